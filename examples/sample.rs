@@ -1,0 +1,101 @@
+//! Draws a favicon: `cargo run --release --example sample -- --prompt hippo --out hippo.ico`.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use favicon_diffusor::{Backend, Pipeline, Preview, Request, SamplerKind};
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(Parser)]
+#[command(about = "Generate a favicon with the favicon-diffusor DiT")]
+struct Args {
+    /// Words from the checkpoint's vocabulary; "" for an unconditional sample.
+    #[arg(long, default_value = "hippo")]
+    prompt: String,
+    /// Classifier-free guidance scale (1 = off).
+    #[arg(long, default_value_t = 3.0)]
+    guidance: f32,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Sampling steps (DDPM uses every timestep; DDIM may use fewer).
+    #[arg(long)]
+    steps: Option<usize>,
+    #[arg(long, default_value = "ddpm")]
+    sampler: SamplerKind,
+    /// Number of images, written as a grid.
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
+    /// img2img: start from this image instead of pure noise.
+    #[arg(long)]
+    init: Option<PathBuf>,
+    /// img2img strength in (0, 1]: how far the input is noised.
+    #[arg(long, default_value_t = 0.6)]
+    strength: f32,
+    #[arg(long, default_value = "auto")]
+    backend: Backend,
+    /// Checkpoint folder (config.json + model.safetensors).
+    #[arg(long)]
+    weights: Option<PathBuf>,
+    /// Pull the checkpoint from the Hugging Face hub: owner/name[@revision].
+    #[arg(long, conflicts_with = "weights")]
+    hub: Option<String>,
+    /// Output file: .png, .ico (16–64 px favicon) or .gif (the denoising, one frame per step).
+    #[arg(long, default_value = "favicon.png")]
+    out: PathBuf,
+}
+
+fn main() {
+    if let Err(err) = run(Args::parse()) {
+        eprintln!("error: {err:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run(args: Args) -> Result<()> {
+    let format = favicon_diffusor::image::Format::from_path(&args.out)?;
+    let dir = match (&args.hub, &args.weights) {
+        (Some(repo), _) => favicon_diffusor::hub::pull(repo).with_context(|| format!("pulling `{repo}`"))?,
+        (None, Some(dir)) => dir.clone(),
+        (None, None) => Pipeline::default_weights(),
+    };
+    let mut pipe = Pipeline::load(&dir, args.backend).with_context(|| format!("loading {}", dir.display()))?;
+    if let Some(note) = pipe.note() {
+        eprintln!("note: {note}");
+    }
+    let init = match &args.init {
+        Some(path) => Some(favicon_diffusor::image::load(path, pipe.checkpoint().config.image_size)?),
+        None => None,
+    };
+    if args.batch > 256 {
+        bail!("--batch {} is more than this example tiles (256)", args.batch);
+    }
+    let timesteps = pipe.checkpoint().config.timesteps;
+    let req = Request {
+        prompt: args.prompt,
+        guidance: args.guidance,
+        seed: args.seed,
+        steps: args.steps.unwrap_or(timesteps),
+        sampler: args.sampler,
+        batch: args.batch,
+        init,
+        strength: args.strength,
+        preview: if format == favicon_diffusor::image::Format::Gif { Preview::X0 } else { Preview::None },
+    };
+    let bar = ProgressBar::new(0).with_style(
+        ProgressStyle::with_template("{spinner} step {pos}/{len} [{bar:32}] {per_sec} eta {eta}")?.progress_chars("=> "),
+    );
+    let start = Instant::now();
+    let out = pipe.generate(&req, |event| {
+        bar.set_length(event.total as u64);
+        bar.set_position(event.index as u64 + 1);
+    })?;
+    bar.finish_and_clear();
+    let elapsed = start.elapsed();
+    out.save(&args.out)?;
+    println!("backend: {}", pipe.backend_name());
+    println!("time: {:.2} s for {} step(s) at batch {}", elapsed.as_secs_f64(), req.steps, req.batch);
+    println!("wrote {}", args.out.display());
+    Ok(())
+}

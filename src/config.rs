@@ -1,0 +1,116 @@
+//! The model's shape and schedule, read from `config.json` beside the weights.
+//! The defaults are the seed's "hippo" configuration.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub image_size: usize,
+    pub patch_size: usize,
+    pub channels: usize,
+    pub dim: usize,
+    pub depth: usize,
+    pub heads: usize,
+    pub head_dim: usize,
+    pub mlp_mult: usize,
+    pub time_dim: usize,
+    /// Number of diffusion timesteps T.
+    pub timesteps: usize,
+    /// The cosine schedule's offset s.
+    pub schedule_offset: f64,
+    /// Prompt words, in `prompt_embed` row order (row 0 is the empty prompt, so word i is row i + 1).
+    pub vocab: Option<Vec<String>>,
+    /// A file beside `config.json` with one vocabulary word per line, used when `vocab` is absent.
+    pub vocab_file: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            image_size: 64,
+            patch_size: 8,
+            channels: 3,
+            dim: 512,
+            depth: 4,
+            heads: 1,
+            head_dim: 128,
+            mlp_mult: 4,
+            time_dim: 128,
+            timesteps: 32,
+            schedule_offset: 1e-4,
+            vocab: None,
+            vocab_file: None,
+        }
+    }
+}
+
+impl Config {
+    pub fn grid(&self) -> usize {
+        self.image_size / self.patch_size
+    }
+    pub fn tokens(&self) -> usize {
+        self.grid() * self.grid()
+    }
+    pub fn patch_dim(&self) -> usize {
+        self.channels * self.patch_size * self.patch_size
+    }
+    pub fn inner_dim(&self) -> usize {
+        self.heads * self.head_dim
+    }
+    pub fn mlp_dim(&self) -> usize {
+        self.dim * self.mlp_mult
+    }
+    pub fn image_len(&self) -> usize {
+        self.channels * self.image_size * self.image_size
+    }
+
+    pub fn from_json(text: &str, path: &str) -> Result<Self> {
+        let cfg: Config =
+            serde_json::from_str(text).map_err(|e| Error::Config { path: path.into(), message: e.to_string() })?;
+        cfg.validate().map_err(|message| Error::Config { path: path.into(), message })?;
+        Ok(cfg)
+    }
+
+    /// Checks the relations between fields that the model relies on.
+    pub fn validate(&self) -> std::result::Result<(), String> {
+        let positive = [
+            ("image_size", self.image_size),
+            ("patch_size", self.patch_size),
+            ("channels", self.channels),
+            ("dim", self.dim),
+            ("depth", self.depth),
+            ("heads", self.heads),
+            ("head_dim", self.head_dim),
+            ("mlp_mult", self.mlp_mult),
+            ("time_dim", self.time_dim),
+            ("timesteps", self.timesteps),
+        ];
+        for (name, value) in positive {
+            if value == 0 {
+                return Err(format!("`{name}` must be positive, found 0"));
+            }
+            if value > 1 << 16 {
+                return Err(format!("`{name}` = {value} is beyond any model this library runs (max 65536)"));
+            }
+        }
+        if self.image_size % self.patch_size != 0 {
+            return Err(format!(
+                "`image_size` ({}) must be a multiple of `patch_size` ({})",
+                self.image_size, self.patch_size
+            ));
+        }
+        if self.dim % 4 != 0 {
+            return Err(format!("`dim` must be a multiple of 4 (two sinusoid halves per axis), found {}", self.dim));
+        }
+        if self.time_dim % 2 != 0 || self.time_dim < 4 {
+            return Err(format!("`time_dim` must be even and at least 4, found {}", self.time_dim));
+        }
+        if !(self.schedule_offset >= 0.0 && self.schedule_offset < 1.0) {
+            return Err(format!("`schedule_offset` must be in [0, 1), found {}", self.schedule_offset));
+        }
+        Ok(())
+    }
+}

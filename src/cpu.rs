@@ -1,0 +1,70 @@
+//! The CPU backend: the candle model driven by the shared sampling plan.
+
+use candle_core::Tensor;
+
+use crate::error::Result;
+use crate::model::Dit;
+use crate::pipeline::{Engine, Job, Preview, StepEvent};
+use crate::sampler::{apply_step, guide, initial_x};
+
+pub struct CpuEngine {
+    model: Dit,
+}
+
+impl CpuEngine {
+    pub fn new(model: Dit) -> Self {
+        CpuEngine { model }
+    }
+
+    /// One guided forward pass on `x` (`[B, C, H, W]` flat) at timestep `t`: returns (ε, x0).
+    pub fn predict(&self, job: &Job, x: &[f32], t: u32) -> Result<(Vec<f32>, Vec<f32>)> {
+        let cfg = self.model.config();
+        let b = job.batch;
+        let shape = (b, cfg.channels, cfg.image_size, cfg.image_size);
+        let xt = Tensor::from_slice(x, shape, self.model.device())?;
+        let (input, prompts) = match job.guidance {
+            Some(_) => {
+                let prompts = std::iter::repeat_n(Vec::new(), b).chain(std::iter::repeat_n(job.prompt.clone(), b));
+                (Tensor::cat(&[&xt, &xt], 0)?, prompts.collect::<Vec<_>>())
+            }
+            None => (xt, vec![job.prompt.clone(); b]),
+        };
+        let c = self.model.condition(&vec![t as f32; prompts.len()], &prompts)?;
+        let pred = self.model.forward(&input, &c)?;
+        let flat = |t: Tensor| -> Result<Vec<f32>> { Ok(t.flatten_all()?.to_vec1::<f32>()?) };
+        let (eps, x0) = (flat(pred.eps)?, flat(pred.x0)?);
+        Ok(match job.guidance {
+            Some(g) => (combine(&eps, g), combine(&x0, g)),
+            None => (eps, x0),
+        })
+    }
+}
+
+/// Guided halves `[uncond; cond]` to one batch.
+fn combine(both: &[f32], guidance: f32) -> Vec<f32> {
+    let (uncond, cond) = both.split_at(both.len() / 2);
+    uncond.iter().zip(cond).map(|(&u, &c)| guide(u, c, guidance)).collect()
+}
+
+impl Engine for CpuEngine {
+    fn name(&self) -> String {
+        "cpu (candle)".into()
+    }
+
+    fn run(&mut self, job: &Job, on_step: &mut dyn FnMut(StepEvent)) -> Result<Vec<f32>> {
+        let len = job.batch * self.model.config().image_len();
+        let mut x = initial_x(&job.plan.start, job.seed, job.init.as_deref(), len);
+        let total = job.plan.steps.len();
+        for (index, step) in job.plan.steps.iter().enumerate() {
+            let (eps, x0) = self.predict(job, &x, step.t)?;
+            apply_step(step, job.seed, &mut x, &eps);
+            let preview = match job.preview {
+                Preview::None => None,
+                Preview::X0 => Some(x0.as_slice()),
+                Preview::Xt => Some(x.as_slice()),
+            };
+            on_step(StepEvent { index, total, t: step.t, preview });
+        }
+        Ok(x)
+    }
+}

@@ -1,0 +1,80 @@
+//! The library's error type. Every message says what was expected and what was found.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{path} is a directory, expected a file")]
+    IsDirectory { path: PathBuf },
+
+    #[error("{path} is empty")]
+    EmptyFile { path: PathBuf },
+
+    #[error("bad config {path}: {message}")]
+    Config { path: String, message: String },
+
+    #[error("bad checkpoint {what}: {message}")]
+    Checkpoint { what: String, message: String },
+
+    #[error("tensor `{name}` is missing from the checkpoint (expected shape {expected:?})")]
+    MissingTensor { name: String, expected: Vec<usize> },
+
+    #[error("unexpected tensor `{name}` with shape {shape:?}: the config does not use it")]
+    ExtraTensor { name: String, shape: Vec<usize> },
+
+    #[error("tensor `{name}` has shape {found:?}, expected {expected:?}")]
+    ShapeMismatch { name: String, expected: Vec<usize>, found: Vec<usize> },
+
+    #[error("tensor `{name}` has dtype {found}, expected F32, F16 or BF16")]
+    BadDtype { name: String, found: String },
+
+    #[error("tensor `{name}` holds {count} non-finite values (NaN or Inf); refusing to load it")]
+    NonFinite { name: String, count: usize },
+
+    #[error("unknown prompt word `{word}`{}", suggestion(.suggestions))]
+    UnknownWord { word: String, suggestions: Vec<String> },
+
+    #[error("this checkpoint is unconditional (no `prompt_embed.weight`), so it takes no prompt; got `{prompt}` (use an empty prompt)")]
+    PromptOnUnconditional { prompt: String },
+
+    #[error("invalid request: {0}")]
+    Request(String),
+
+    #[error("image {path}: {message}")]
+    Image { path: String, message: String },
+
+    #[error("GPU: {0}")]
+    Gpu(String),
+
+    #[error("hub: {0}")]
+    Hub(String),
+
+    #[error(transparent)]
+    Candle(#[from] candle_core::Error),
+}
+
+fn suggestion(words: &[String]) -> String {
+    if words.is_empty() {
+        String::new()
+    } else {
+        format!("; did you mean {}?", words.iter().map(|w| format!("`{w}`")).collect::<Vec<_>>().join(", "))
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io { path: path.into(), source }
+    }
+    pub(crate) fn checkpoint(what: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Checkpoint { what: what.into(), message: message.into() }
+    }
+}

@@ -1,0 +1,289 @@
+//! The Diffusion Transformer in candle: the CPU reference that every other path is checked against.
+//! Module names mirror the seed's PyTorch state dict, so `vb.pp(...)` paths are its keys.
+
+use candle_core::{DType, Device, Module, Result, Tensor, D};
+use candle_nn::{linear, linear_no_bias, Linear, VarBuilder};
+
+use crate::config::Config;
+use crate::patch::{patchify, unpatchify};
+
+/// The added eps of AdaLN, on the unbiased standard deviation (not inside the sqrt).
+pub const ADALN_EPS: f64 = 1e-5;
+
+/// `[sin(p·f_0..f_h), cos(p·f_0..f_h)]` with `f_i = exp(−i·ln(10000)/(h−1))`, `h = width/2`.
+pub fn sinusoid(position: f32, width: usize) -> Vec<f32> {
+    let half = width / 2;
+    let scale = (10000f64).ln() / (half as f64 - 1.0);
+    let freqs = (0..half).map(|i| (-(i as f64) * scale).exp());
+    let angles: Vec<f64> = freqs.map(|f| position as f64 * f).collect();
+    angles.iter().map(|a| a.sin() as f32).chain(angles.iter().map(|a| a.cos() as f32)).collect()
+}
+
+/// The fixed 2-D position embedding `[tokens, dim]`: the first half of each row encodes the
+/// token's grid row, the second half its grid column.
+pub fn position_embedding(cfg: &Config) -> Vec<f32> {
+    let grid = cfg.grid();
+    (0..cfg.tokens())
+        .flat_map(|token| {
+            let mut row = sinusoid((token / grid) as f32, cfg.dim / 2);
+            row.extend(sinusoid((token % grid) as f32, cfg.dim / 2));
+            row
+        })
+        .collect()
+}
+
+/// Width of the timestep sinusoid that feeds the time MLP.
+pub fn time_sinusoid_width(cfg: &Config) -> usize {
+    cfg.dim / 2
+}
+
+pub struct TimeEmbed {
+    width: usize,
+    fc1: Linear,
+    fc2: Linear,
+}
+
+impl TimeEmbed {
+    fn new(cfg: &Config, vb: VarBuilder) -> Result<Self> {
+        let width = time_sinusoid_width(cfg);
+        Ok(TimeEmbed {
+            width,
+            fc1: linear_no_bias(width, cfg.time_dim, vb.pp("1"))?,
+            fc2: linear_no_bias(cfg.time_dim, cfg.time_dim, vb.pp("3"))?,
+        })
+    }
+
+    /// `t` holds one float timestep per batch row; returns `[B, time_dim]`.
+    pub fn forward(&self, t: &[f32], device: &Device) -> Result<Tensor> {
+        let rows: Vec<f32> = t.iter().flat_map(|&ti| sinusoid(ti, self.width)).collect();
+        let sin = Tensor::from_vec(rows, (t.len(), self.width), device)?;
+        self.fc2.forward(&self.fc1.forward(&sin)?.silu()?)
+    }
+}
+
+/// AdaLN(x, c) = (x − mean)/(std + eps)·(1 + scale_proj(c)) + shift_proj(c), std unbiased.
+pub struct AdaLn {
+    scale_proj: Linear,
+    shift_proj: Linear,
+}
+
+impl AdaLn {
+    fn new(cfg: &Config, vb: VarBuilder) -> Result<Self> {
+        Ok(AdaLn {
+            scale_proj: linear_no_bias(cfg.time_dim, cfg.dim, vb.pp("scale_proj"))?,
+            shift_proj: linear_no_bias(cfg.time_dim, cfg.dim, vb.pp("shift_proj"))?,
+        })
+    }
+
+    /// `x` is `[B, N, D]`, `c` is `[B, time_dim]`.
+    pub fn forward(&self, x: &Tensor, c: &Tensor) -> Result<Tensor> {
+        let width = x.dim(D::Minus1)?;
+        let centred = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
+        let var = (centred.sqr()?.sum_keepdim(D::Minus1)? / (width as f64 - 1.0))?;
+        let normed = centred.broadcast_div(&(var.sqrt()? + ADALN_EPS)?)?;
+        let scale = (self.scale_proj.forward(c)? + 1.0)?.unsqueeze(1)?;
+        let shift = self.shift_proj.forward(c)?.unsqueeze(1)?;
+        normed.broadcast_mul(&scale)?.broadcast_add(&shift)
+    }
+}
+
+pub struct Attention {
+    to_q: Linear,
+    to_k: Linear,
+    to_v: Linear,
+    to_out: Linear,
+    heads: usize,
+    head_dim: usize,
+}
+
+impl Attention {
+    fn new(cfg: &Config, vb: VarBuilder) -> Result<Self> {
+        let inner = cfg.inner_dim();
+        Ok(Attention {
+            to_q: linear_no_bias(cfg.dim, inner, vb.pp("to_q"))?,
+            to_k: linear_no_bias(cfg.dim, inner, vb.pp("to_k"))?,
+            to_v: linear_no_bias(cfg.dim, inner, vb.pp("to_v"))?,
+            to_out: linear_no_bias(inner, cfg.dim, vb.pp("to_out"))?,
+            heads: cfg.heads,
+            head_dim: cfg.head_dim,
+        })
+    }
+
+    /// The attention core on projected `q, k, v` of `[B, N, H·d]`: softmax(q·kᵀ/√d)·v per head.
+    pub fn core(&self, q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Tensor> {
+        let (b, n, _) = q.dims3()?;
+        let split = |t: &Tensor| t.reshape((b, n, self.heads, self.head_dim))?.transpose(1, 2)?.contiguous();
+        let (q, k, v) = (split(q)?, split(k)?, split(v)?);
+        let scores = (q.matmul(&k.t()?)? / (self.head_dim as f64).sqrt())?;
+        let mixed = candle_nn::ops::softmax_last_dim(&scores)?.matmul(&v)?;
+        mixed.transpose(1, 2)?.reshape((b, n, self.heads * self.head_dim))
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let mixed = self.core(&self.to_q.forward(x)?, &self.to_k.forward(x)?, &self.to_v.forward(x)?)?;
+        self.to_out.forward(&mixed)
+    }
+}
+
+pub struct FeedForward {
+    up: Linear,
+    down: Linear,
+}
+
+impl FeedForward {
+    fn new(cfg: &Config, vb: VarBuilder) -> Result<Self> {
+        Ok(FeedForward {
+            up: linear_no_bias(cfg.dim, cfg.mlp_dim(), vb.pp("net.0"))?,
+            down: linear_no_bias(cfg.mlp_dim(), cfg.dim, vb.pp("net.2"))?,
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        self.down.forward(&self.up.forward(x)?.silu()?)
+    }
+}
+
+pub struct Block {
+    pub norm1: AdaLn,
+    pub attn: Attention,
+    pub norm2: AdaLn,
+    pub ff: FeedForward,
+}
+
+impl Block {
+    fn new(cfg: &Config, vb: VarBuilder) -> Result<Self> {
+        Ok(Block {
+            norm1: AdaLn::new(cfg, vb.pp("norm1"))?,
+            attn: Attention::new(cfg, vb.pp("attn"))?,
+            norm2: AdaLn::new(cfg, vb.pp("norm2"))?,
+            ff: FeedForward::new(cfg, vb.pp("ff"))?,
+        })
+    }
+}
+
+/// Both heads' outputs, unpatchified to `[B, C, H, W]`.
+pub struct Prediction {
+    pub eps: Tensor,
+    pub x0: Tensor,
+}
+
+pub struct Dit {
+    cfg: Config,
+    device: Device,
+    patch_embed: Linear,
+    pos_embed: Tensor,
+    time_mlp: TimeEmbed,
+    prompt_embed: Option<Tensor>,
+    pub blocks: Vec<Block>,
+    final_norm: AdaLn,
+    to_pixels: Linear,
+    proj_fin: Linear,
+}
+
+impl Dit {
+    /// `conditional` says whether the checkpoint carries `prompt_embed.weight` with `vocab_len + 1` rows.
+    pub fn new(cfg: &Config, prompt_rows: Option<usize>, vb: VarBuilder) -> Result<Self> {
+        let device = vb.device().clone();
+        let pos = position_embedding(cfg);
+        Ok(Dit {
+            cfg: cfg.clone(),
+            patch_embed: linear_no_bias(cfg.patch_dim(), cfg.dim, vb.pp("patch_embed"))?,
+            pos_embed: Tensor::from_vec(pos, (cfg.tokens(), cfg.dim), &device)?,
+            time_mlp: TimeEmbed::new(cfg, vb.pp("time_mlp"))?,
+            prompt_embed: match prompt_rows {
+                Some(rows) => Some(vb.pp("prompt_embed").get((rows, cfg.time_dim), "weight")?),
+                None => None,
+            },
+            blocks: (0..cfg.depth).map(|i| Block::new(cfg, vb.pp(format!("blocks.{i}")))).collect::<Result<_>>()?,
+            final_norm: AdaLn::new(cfg, vb.pp("final_norm"))?,
+            to_pixels: linear_no_bias(cfg.dim, cfg.patch_dim(), vb.pp("to_pixels"))?,
+            proj_fin: linear(cfg.dim, cfg.patch_dim(), vb.pp("proj_fin"))?,
+            device,
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    pub fn is_conditional(&self) -> bool {
+        self.prompt_embed.is_some()
+    }
+
+    /// The mean prompt-embedding row of each prompt, `[B, time_dim]`. An empty prompt is row 0.
+    pub fn prompt_vectors(&self, prompts: &[Vec<u32>]) -> Result<Option<Tensor>> {
+        let Some(table) = &self.prompt_embed else { return Ok(None) };
+        let rows = prompts
+            .iter()
+            .map(|ids| {
+                let ids: Vec<u32> = if ids.is_empty() { vec![0] } else { ids.clone() };
+                let idx = Tensor::new(ids.as_slice(), &self.device)?;
+                table.index_select(&idx, 0)?.mean_keepdim(0)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Some(Tensor::cat(&rows, 0)?))
+    }
+
+    /// The conditioning vector c = time embedding (+ prompt vector), `[B, time_dim]`.
+    pub fn condition(&self, t: &[f32], prompts: &[Vec<u32>]) -> Result<Tensor> {
+        let temb = self.time_mlp.forward(t, &self.device)?;
+        match self.prompt_vectors(prompts)? {
+            Some(p) => temb + p,
+            None => Ok(temb),
+        }
+    }
+
+    pub fn forward(&self, x: &Tensor, c: &Tensor) -> Result<Prediction> {
+        self.forward_traced(x, c, |_, _| {})
+    }
+
+    /// The forward pass, handing each named intermediate to `trace`: the GPU debug mode
+    /// compares its own buffers against these.
+    pub fn forward_traced(&self, x: &Tensor, c: &Tensor, mut trace: impl FnMut(&str, &Tensor)) -> Result<Prediction> {
+        let cfg = &self.cfg;
+        let tokens = patchify(x, cfg.patch_size)?;
+        let mut h = self.patch_embed.forward(&tokens)?.broadcast_add(&self.pos_embed)?;
+        trace("embed", &h);
+        for (i, block) in self.blocks.iter().enumerate() {
+            let normed = block.norm1.forward(&h, c)?;
+            trace(&format!("blocks.{i}.norm1"), &normed);
+            h = (h + block.attn.forward(&normed)?)?;
+            trace(&format!("blocks.{i}.attn"), &h);
+            let normed = block.norm2.forward(&h, c)?;
+            trace(&format!("blocks.{i}.norm2"), &normed);
+            h = (h + block.ff.forward(&normed)?)?;
+            trace(&format!("blocks.{i}.ff"), &h);
+        }
+        let h = self.final_norm.forward(&h, c)?;
+        trace("final_norm", &h);
+        let eps = unpatchify(&self.to_pixels.forward(&h)?, cfg.patch_size, cfg.channels)?;
+        let x0 = unpatchify(&self.proj_fin.forward(&h)?, cfg.patch_size, cfg.channels)?;
+        trace("eps", &eps);
+        trace("x0", &x0);
+        Ok(Prediction { eps, x0 })
+    }
+}
+
+/// Random weights for tests and benchmarks, drawn from the crate's own noise with std 1/√fan_in
+/// so activations stay of order one through every layer.
+pub fn random_tensors(
+    cfg: &Config,
+    prompt_rows: Option<usize>,
+    seed: u64,
+) -> Result<std::collections::HashMap<String, Tensor>> {
+    let device = Device::Cpu;
+    let mut out = std::collections::HashMap::new();
+    for (i, (name, shape)) in crate::weights::expected_tensors(cfg, prompt_rows).into_iter().enumerate() {
+        let len: usize = shape.iter().product();
+        let mut values = vec![0f32; len];
+        crate::noise::fill_normal(seed, i as u32, &mut values);
+        let std = if name.starts_with("prompt_embed") { 0.5 } else { 1.0 / (shape[shape.len() - 1] as f32).sqrt() };
+        values.iter_mut().for_each(|v| *v *= std);
+        out.insert(name, Tensor::from_vec(values, shape, &device)?.to_dtype(DType::F32)?);
+    }
+    Ok(out)
+}

@@ -1,0 +1,232 @@
+//! The public entry point: load a checkpoint, pick a backend, generate images.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::image::{self as img, Format};
+use crate::sampler::{Plan, SamplerKind};
+use crate::schedule::Schedule;
+use crate::weights::Checkpoint;
+
+/// Where sampling runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Backend {
+    /// The GPU where an adapter exists, else the CPU (with a one-line note).
+    #[default]
+    Auto,
+    Cpu,
+    Gpu,
+}
+
+impl std::str::FromStr for Backend {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(Backend::Auto),
+            "cpu" => Ok(Backend::Cpu),
+            "gpu" => Ok(Backend::Gpu),
+            other => Err(Error::Request(format!("unknown backend `{other}`, expected auto, cpu or gpu"))),
+        }
+    }
+}
+
+/// What each step shows to the `on_step` callback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Preview {
+    #[default]
+    None,
+    /// The x0 head's guess of the finished image: an icon forming.
+    X0,
+    /// The noisy state x_t itself.
+    Xt,
+}
+
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub prompt: String,
+    /// Classifier-free guidance scale; 1 means no guidance (one forward pass per step).
+    pub guidance: f32,
+    pub seed: u64,
+    pub steps: usize,
+    pub sampler: SamplerKind,
+    pub batch: usize,
+    /// img2img input: one planar image in [-1, 1], used for every batch item.
+    pub init: Option<Vec<f32>>,
+    pub strength: f32,
+    pub preview: Preview,
+}
+
+impl Default for Request {
+    fn default() -> Self {
+        Request {
+            prompt: String::new(),
+            guidance: 3.0,
+            seed: 0,
+            steps: 32,
+            sampler: SamplerKind::Ddpm,
+            batch: 1,
+            init: None,
+            strength: 0.6,
+            preview: Preview::None,
+        }
+    }
+}
+
+/// Reported after every step; `preview` holds the whole batch when the request asked for one.
+pub struct StepEvent<'a> {
+    pub index: usize,
+    pub total: usize,
+    pub t: u32,
+    pub preview: Option<&'a [f32]>,
+}
+
+/// Everything a backend needs for one run, resolved from a [`Request`].
+pub struct Job {
+    pub plan: Plan,
+    pub seed: u64,
+    pub batch: usize,
+    pub prompt: Vec<u32>,
+    /// Some(g) when each step runs the unconditional and conditional halves together.
+    pub guidance: Option<f32>,
+    pub init: Option<Vec<f32>>,
+    pub preview: Preview,
+}
+
+/// A sampling backend: runs a whole job and returns the batch of planar images.
+pub trait Engine {
+    fn name(&self) -> String;
+    fn run(&mut self, job: &Job, on_step: &mut dyn FnMut(StepEvent)) -> Result<Vec<f32>>;
+}
+
+pub struct Output {
+    /// `batch` planar images, `[B, 3, size, size]` in [-1, 1].
+    pub images: Vec<f32>,
+    /// The per-step previews, when the request asked for them.
+    pub frames: Vec<Vec<f32>>,
+    pub batch: usize,
+    pub size: usize,
+}
+
+impl Output {
+    pub fn image(&self, i: usize) -> image::RgbImage {
+        let len = 3 * self.size * self.size;
+        img::to_rgb(&self.images[i * len..(i + 1) * len], self.size)
+    }
+
+    fn tiled(&self, batch: &[f32]) -> image::RgbImage {
+        let len = 3 * self.size * self.size;
+        let tiles: Vec<_> = batch.chunks(len).map(|c| img::to_rgb(c, self.size)).collect();
+        img::grid(&tiles)
+    }
+
+    /// The whole batch as one picture (a grid when batch > 1).
+    pub fn picture(&self) -> image::RgbImage {
+        self.tiled(&self.images)
+    }
+
+    /// Writes PNG, ICO or GIF by the extension of `path`. A GIF needs per-step frames.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let bytes = match Format::from_path(path)? {
+            Format::Png => img::png_bytes(&self.picture())?,
+            Format::Ico => img::ico_bytes(&self.image(0))?,
+            Format::Gif => {
+                if self.frames.is_empty() {
+                    return Err(Error::Request("a GIF needs per-step previews; request them with `preview`".into()));
+                }
+                let mut frames: Vec<_> = self.frames.iter().map(|f| self.tiled(f)).collect();
+                frames.push(self.picture());
+                img::gif_bytes(&frames, 80)?
+            }
+        };
+        img::write_atomic(path, &bytes)
+    }
+}
+
+pub struct Pipeline {
+    checkpoint: Checkpoint,
+    schedule: Schedule,
+    engine: Box<dyn Engine>,
+    note: Option<String>,
+}
+
+impl Pipeline {
+    /// Loads the checkpoint folder and sets up the backend.
+    pub fn load(dir: impl AsRef<Path>, backend: Backend) -> Result<Self> {
+        Self::new(Checkpoint::open(dir)?, backend)
+    }
+
+    pub fn new(checkpoint: Checkpoint, backend: Backend) -> Result<Self> {
+        let schedule = Schedule::cosine(checkpoint.config.timesteps, checkpoint.config.schedule_offset);
+        let (engine, note) = crate::backend::engine_for(&checkpoint, backend)?;
+        Ok(Pipeline { checkpoint, schedule, engine, note })
+    }
+
+    /// The folder of the shipped default checkpoint.
+    pub fn default_weights() -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("weights")
+    }
+
+    pub fn checkpoint(&self) -> &Checkpoint {
+        &self.checkpoint
+    }
+
+    pub fn backend_name(&self) -> String {
+        self.engine.name()
+    }
+
+    /// Why `Backend::Auto` fell back to the CPU, if it did.
+    pub fn note(&self) -> Option<&str> {
+        self.note.as_deref()
+    }
+
+    /// Resolves a request against this checkpoint: prompt words, plan, guidance.
+    pub fn job(&self, req: &Request) -> Result<Job> {
+        let cfg = &self.checkpoint.config;
+        if req.batch == 0 {
+            return Err(Error::Request("batch must be at least 1".into()));
+        }
+        if !req.guidance.is_finite() {
+            return Err(Error::Request(format!("guidance must be finite, found {}", req.guidance)));
+        }
+        let prompt = self.checkpoint.encode_prompt(&req.prompt)?;
+        let strength = req.init.as_ref().map(|_| req.strength);
+        let plan = Plan::new(&self.schedule, req.sampler, req.steps, strength)?;
+        let init = match &req.init {
+            Some(image) if image.len() != cfg.image_len() => {
+                return Err(Error::Request(format!(
+                    "init image has {} values, expected {} (3×{}×{})",
+                    image.len(),
+                    cfg.image_len(),
+                    cfg.image_size,
+                    cfg.image_size
+                )))
+            }
+            Some(image) => Some(image.repeat(req.batch)),
+            None => None,
+        };
+        let guided = self.checkpoint.is_conditional() && !prompt.is_empty() && req.guidance != 1.0;
+        Ok(Job {
+            plan,
+            seed: req.seed,
+            batch: req.batch,
+            prompt,
+            guidance: guided.then_some(req.guidance),
+            init,
+            preview: req.preview,
+        })
+    }
+
+    pub fn generate(&mut self, req: &Request, mut on_step: impl FnMut(StepEvent)) -> Result<Output> {
+        let job = self.job(req)?;
+        let mut frames = Vec::new();
+        let keep = req.preview != Preview::None;
+        let images = self.engine.run(&job, &mut |event: StepEvent| {
+            if let (true, Some(p)) = (keep, event.preview) {
+                frames.push(p.to_vec());
+            }
+            on_step(event)
+        })?;
+        Ok(Output { images, frames, batch: req.batch, size: self.checkpoint.config.image_size })
+    }
+}

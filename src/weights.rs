@@ -1,0 +1,280 @@
+//! Checkpoints: `config.json` + `model.safetensors` (+ a vocabulary), validated tensor by tensor
+//! before the model sees them. Weights are stored `[out, in]` as in PyTorch, in f32, f16 or bf16.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use safetensors::{Dtype, SafeTensors};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::model::{position_embedding, Dit};
+use crate::vocab::Vocab;
+
+pub const CONFIG_FILE: &str = "config.json";
+pub const WEIGHTS_FILE: &str = "model.safetensors";
+/// The fixed position buffer the seed's state dict carries; checked, then dropped.
+pub const POS_EMBED_BUFFER: &str = "pos_embed.pos_emb";
+const PROMPT_EMBED: &str = "prompt_embed.weight";
+
+/// Every tensor a config needs, with its shape, in state-dict order.
+pub fn expected_tensors(cfg: &Config, prompt_rows: Option<usize>) -> Vec<(String, Vec<usize>)> {
+    let (dim, inner, mlp, time, patch) = (cfg.dim, cfg.inner_dim(), cfg.mlp_dim(), cfg.time_dim, cfg.patch_dim());
+    let mut out = vec![
+        ("patch_embed.weight".to_string(), vec![dim, patch]),
+        ("time_mlp.1.weight".to_string(), vec![time, crate::model::time_sinusoid_width(cfg)]),
+        ("time_mlp.3.weight".to_string(), vec![time, time]),
+    ];
+    if let Some(rows) = prompt_rows {
+        out.push((PROMPT_EMBED.to_string(), vec![rows, time]));
+    }
+    let norm = |prefix: &str| {
+        [format!("{prefix}.scale_proj.weight"), format!("{prefix}.shift_proj.weight")].map(|n| (n, vec![dim, time]))
+    };
+    for i in 0..cfg.depth {
+        let b = format!("blocks.{i}");
+        out.extend(norm(&format!("{b}.norm1")));
+        for name in ["to_q", "to_k", "to_v"] {
+            out.push((format!("{b}.attn.{name}.weight"), vec![inner, dim]));
+        }
+        out.push((format!("{b}.attn.to_out.weight"), vec![dim, inner]));
+        out.extend(norm(&format!("{b}.norm2")));
+        out.push((format!("{b}.ff.net.0.weight"), vec![mlp, dim]));
+        out.push((format!("{b}.ff.net.2.weight"), vec![dim, mlp]));
+    }
+    out.extend(norm("final_norm"));
+    out.push(("to_pixels.weight".to_string(), vec![patch, dim]));
+    out.push(("proj_fin.weight".to_string(), vec![patch, dim]));
+    out.push(("proj_fin.bias".to_string(), vec![patch]));
+    out
+}
+
+/// A validated checkpoint: every tensor present, of the right shape, finite, in f32 on the CPU.
+#[derive(Debug, Clone)]
+pub struct Checkpoint {
+    pub config: Config,
+    pub vocab: Option<Vocab>,
+    pub tensors: HashMap<String, Tensor>,
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>> {
+    if path.is_dir() {
+        return Err(Error::IsDirectory { path: path.into() });
+    }
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    if bytes.is_empty() {
+        return Err(Error::EmptyFile { path: path.into() });
+    }
+    Ok(bytes)
+}
+
+/// Reads `config.json` from `dir`, with its vocabulary (inline or from `vocab_file`).
+pub fn read_config(dir: &Path) -> Result<(Config, Option<Vocab>)> {
+    let path = dir.join(CONFIG_FILE);
+    let text = String::from_utf8(read_file(&path)?)
+        .map_err(|_| Error::Config { path: path.display().to_string(), message: "not UTF-8".into() })?;
+    let config = Config::from_json(&text, &path.display().to_string())?;
+    let vocab = match (&config.vocab, &config.vocab_file) {
+        (Some(words), _) => Some(Vocab::new(words.clone())?),
+        (None, Some(file)) => {
+            if Path::new(file).components().any(|c| !matches!(c, std::path::Component::Normal(_))) {
+                return Err(Error::Config {
+                    path: path.display().to_string(),
+                    message: format!("`vocab_file` must be a plain name beside config.json, found `{file}`"),
+                });
+            }
+            let bytes = read_file(&dir.join(file))?;
+            let text = String::from_utf8(bytes).map_err(|_| Error::checkpoint(file.clone(), "vocabulary is not UTF-8"))?;
+            Some(Vocab::new(text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect())?)
+        }
+        (None, None) => None,
+    };
+    Ok((config, vocab))
+}
+
+fn to_f32(name: &str, dtype: Dtype, data: &[u8]) -> Result<Vec<f32>> {
+    let values: Vec<f32> = match dtype {
+        Dtype::F32 => data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect(),
+        Dtype::F16 => data.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+        Dtype::BF16 => data.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+        other => return Err(Error::BadDtype { name: name.into(), found: format!("{other:?}") }),
+    };
+    Ok(values)
+}
+
+impl Checkpoint {
+    /// Opens a checkpoint folder: `config.json`, `model.safetensors` and the vocabulary, if any.
+    /// The weights file is memory-mapped and read once.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
+        let dir = dir.as_ref();
+        if !dir.exists() {
+            return Err(Error::io(dir, std::io::Error::new(std::io::ErrorKind::NotFound, "no such checkpoint folder")));
+        }
+        if !dir.is_dir() {
+            return Err(Error::Config {
+                path: dir.display().to_string(),
+                message: "expected a folder holding config.json and model.safetensors".into(),
+            });
+        }
+        let (config, vocab) = read_config(dir)?;
+        let weights = dir.join(WEIGHTS_FILE);
+        Self::from_safetensors_file(config, vocab, &weights)
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn from_safetensors_file(config: Config, vocab: Option<Vocab>, path: &Path) -> Result<Self> {
+        if path.is_dir() {
+            return Err(Error::IsDirectory { path: path.into() });
+        }
+        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+        if len == 0 {
+            return Err(Error::EmptyFile { path: path.into() });
+        }
+        // SAFETY: the map is read-only and dropped before this function returns; a file
+        // truncated underneath us is the one hazard, as with any mmapped loader.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
+        Self::from_safetensors_bytes(config, vocab, &map, &path.display().to_string())
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    pub fn from_safetensors_file(config: Config, vocab: Option<Vocab>, path: &Path) -> Result<Self> {
+        let bytes = read_file(path)?;
+        Self::from_safetensors_bytes(config, vocab, &bytes, &path.display().to_string())
+    }
+
+    /// Validates a safetensors image against `config`; `what` names the source in errors.
+    pub fn from_safetensors_bytes(config: Config, vocab: Option<Vocab>, bytes: &[u8], what: &str) -> Result<Self> {
+        if bytes.is_empty() {
+            return Err(Error::EmptyFile { path: PathBuf::from(what) });
+        }
+        let file = SafeTensors::deserialize(bytes).map_err(|e| Error::checkpoint(what, e.to_string()))?;
+        let mut tensors = HashMap::new();
+        for (name, view) in file.tensors() {
+            let values = to_f32(&name, view.dtype(), view.data())?;
+            tensors.insert(name, (view.shape().to_vec(), values));
+        }
+        Self::from_raw(config, vocab, tensors)
+    }
+
+    /// Validates named f32 tensors (shape, values) against `config`.
+    pub fn from_raw(
+        config: Config,
+        vocab: Option<Vocab>,
+        mut raw: HashMap<String, (Vec<usize>, Vec<f32>)>,
+    ) -> Result<Self> {
+        config.validate().map_err(|message| Error::Config { path: "config".into(), message })?;
+        if let Some((shape, values)) = raw.remove(POS_EMBED_BUFFER) {
+            check_position_buffer(&config, &shape, &values)?;
+        }
+        let prompt_rows = match (raw.get(PROMPT_EMBED), &vocab) {
+            (None, _) => None,
+            (Some(_), None) => {
+                return Err(Error::checkpoint(
+                    PROMPT_EMBED,
+                    "the checkpoint is prompt-conditioned but config.json names no vocabulary",
+                ))
+            }
+            (Some(_), Some(v)) => Some(v.len() + 1),
+        };
+        let expected = expected_tensors(&config, prompt_rows);
+        let mut tensors = HashMap::with_capacity(expected.len());
+        for (name, shape) in &expected {
+            let Some((found, values)) = raw.remove(name) else {
+                return Err(Error::MissingTensor { name: name.clone(), expected: shape.clone() });
+            };
+            if &found != shape {
+                return Err(Error::ShapeMismatch { name: name.clone(), expected: shape.clone(), found });
+            }
+            check_finite(name, &values)?;
+            tensors.insert(name.clone(), Tensor::from_vec(values, shape.as_slice(), &Device::Cpu)?);
+        }
+        if let Some((name, (shape, _))) = raw.into_iter().min_by(|a, b| a.0.cmp(&b.0)) {
+            return Err(Error::ExtraTensor { name, shape });
+        }
+        let vocab = if prompt_rows.is_some() { vocab } else { None };
+        Ok(Checkpoint { config, vocab, tensors })
+    }
+
+    /// Validates candle tensors (any float dtype, any device) against `config`.
+    pub fn from_tensors(config: Config, vocab: Option<Vocab>, tensors: HashMap<String, Tensor>) -> Result<Self> {
+        let raw = tensors
+            .into_iter()
+            .map(|(name, t)| {
+                let values = t.to_dtype(DType::F32)?.flatten_all()?.to_vec1::<f32>()?;
+                Ok((name, (t.dims().to_vec(), values)))
+            })
+            .collect::<Result<_>>()?;
+        Self::from_raw(config, vocab, raw)
+    }
+
+    pub fn is_conditional(&self) -> bool {
+        self.tensors.contains_key(PROMPT_EMBED)
+    }
+
+    pub fn parameter_count(&self) -> usize {
+        self.tensors.values().map(|t| t.elem_count()).sum()
+    }
+
+    /// The candle model over these tensors.
+    pub fn model(&self) -> Result<Dit> {
+        let vb = VarBuilder::from_tensors(self.tensors.clone(), DType::F32, &Device::Cpu);
+        let rows = self.is_conditional().then(|| self.vocab.as_ref().map_or(1, |v| v.len() + 1));
+        Ok(Dit::new(&self.config, rows, vb)?)
+    }
+
+    /// Encodes a prompt to `prompt_embed` rows, refusing words the vocabulary lacks.
+    pub fn encode_prompt(&self, prompt: &str) -> Result<Vec<u32>> {
+        match &self.vocab {
+            Some(vocab) => vocab.encode(prompt),
+            None if Vocab::split(prompt).is_empty() => Ok(Vec::new()),
+            None => Err(Error::PromptOnUnconditional { prompt: prompt.into() }),
+        }
+    }
+
+    /// Writes `config.json` (with the vocabulary inline) and `model.safetensors` in `dtype`.
+    pub fn save(&self, dir: impl AsRef<Path>, dtype: DType) -> Result<()> {
+        let dir = dir.as_ref();
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let mut config = self.config.clone();
+        config.vocab = self.vocab.as_ref().map(|v| v.words().to_vec());
+        config.vocab_file = None;
+        let json = serde_json::to_string_pretty(&config).map_err(|e| Error::checkpoint("config", e.to_string()))?;
+        std::fs::write(dir.join(CONFIG_FILE), json + "\n").map_err(|e| Error::io(dir.join(CONFIG_FILE), e))?;
+        let converted = self
+            .tensors
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), v.to_dtype(dtype)?)))
+            .collect::<Result<HashMap<_, _>>>()?;
+        candle_core::safetensors::save(&converted, dir.join(WEIGHTS_FILE))?;
+        Ok(())
+    }
+}
+
+fn check_position_buffer(cfg: &Config, shape: &[usize], values: &[f32]) -> Result<()> {
+    let expected_shape = vec![cfg.tokens(), cfg.dim];
+    if shape != expected_shape.as_slice() {
+        return Err(Error::ShapeMismatch { name: POS_EMBED_BUFFER.into(), expected: expected_shape, found: shape.to_vec() });
+    }
+    check_finite(POS_EMBED_BUFFER, values)?;
+    let computed = position_embedding(cfg);
+    let worst = computed.iter().zip(values).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    // f16 storage rounds values of magnitude ≤ 1 by at most 2^-11.
+    if worst > 1e-3 {
+        return Err(Error::checkpoint(
+            POS_EMBED_BUFFER,
+            format!("differs from the computed 2-D sinusoid by up to {worst}; this checkpoint uses another position embedding"),
+        ));
+    }
+    Ok(())
+}
+
+/// NaN or Inf weights are refused: they would silently turn every sample into NaN.
+fn check_finite(name: &str, values: &[f32]) -> Result<()> {
+    match values.iter().filter(|v| !v.is_finite()).count() {
+        0 => Ok(()),
+        count => Err(Error::NonFinite { name: name.into(), count }),
+    }
+}

@@ -1,0 +1,56 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{Device, Tensor};
+use favicon_diffusor::{Checkpoint, Config};
+
+pub fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+pub fn load_io(case: &str) -> (HashMap<String, Tensor>, HashMap<String, String>) {
+    let path = fixtures().join(case).join("io.safetensors");
+    let tensors = candle_core::safetensors::load(&path, &Device::Cpu).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    (tensors, meta.metadata().clone().unwrap_or_default())
+}
+
+pub fn config(case: &str) -> Config {
+    let path = fixtures().join(case).join("config.json");
+    Config::from_json(&std::fs::read_to_string(&path).unwrap(), &path.display().to_string()).unwrap()
+}
+
+/// A checkpoint regenerated from the shared Philox stream (see train/fixtures.py).
+pub fn regenerated(cfg: &Config, seed: u64) -> Checkpoint {
+    let vocab = cfg.vocab.clone().map(|w| favicon_diffusor::vocab::Vocab::new(w).unwrap());
+    let rows = vocab.as_ref().map(|v| v.len() + 1);
+    let tensors = favicon_diffusor::model::random_tensors(cfg, rows, seed).unwrap();
+    Checkpoint::from_tensors(cfg.clone(), vocab, tensors).unwrap()
+}
+
+pub fn random_checkpoint(cfg: &Config, seed: u64) -> Checkpoint {
+    regenerated(cfg, seed)
+}
+
+/// Largest |a − b| / (atol + rtol·|b|): at most 1 means every element is within tolerance.
+pub fn tolerance_ratio(a: &[f32], b: &[f32], rtol: f32, atol: f32) -> f32 {
+    assert_eq!(a.len(), b.len(), "length mismatch");
+    a.iter().zip(b).map(|(&x, &y)| (x - y).abs() / (atol + rtol * y.abs())).fold(0.0, f32::max)
+}
+
+pub fn flat(t: &Tensor) -> Vec<f32> {
+    t.flatten_all().unwrap().to_dtype(candle_core::DType::F32).unwrap().to_vec1().unwrap()
+}
+
+pub fn max_rel_err(a: &[f32], b: &[f32]) -> f32 {
+    let scale = b.iter().map(|v| v.abs()).fold(0.0, f32::max).max(1e-6);
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max) / scale
+}
+
+pub fn write_dir(dir: &Path, ck: &Checkpoint) {
+    ck.save(dir, candle_core::DType::F32).unwrap();
+}

@@ -5,11 +5,31 @@ use crate::error::Result;
 use crate::pipeline::{Backend, Engine};
 use crate::weights::Checkpoint;
 
+/// The engine for `backend`, and a note when `Auto` fell back to the CPU.
+#[cfg(not(target_arch = "wasm32"))]
 pub fn engine_for(checkpoint: &Checkpoint, backend: Backend) -> Result<(Box<dyn Engine>, Option<String>)> {
     let cpu = || -> Result<Box<dyn Engine>> { Ok(Box::new(CpuEngine::new(checkpoint.model()?))) };
     match backend {
         Backend::Cpu => Ok((cpu()?, None)),
-        Backend::Auto => Ok((cpu()?, None)),
-        Backend::Gpu => Err(crate::error::Error::Gpu("the GPU backend is not built yet".into())),
+        #[cfg(feature = "gpu")]
+        Backend::Gpu => Ok((Box::new(pollster::block_on(crate::gpu::GpuEngine::new(checkpoint))?), None)),
+        #[cfg(feature = "gpu")]
+        Backend::Auto => match pollster::block_on(crate::gpu::GpuEngine::new(checkpoint)) {
+            Ok(engine) => Ok((Box::new(engine), None)),
+            Err(e) => Ok((cpu()?, Some(format!("{e}; running on the CPU instead")))),
+        },
+        #[cfg(not(feature = "gpu"))]
+        Backend::Gpu => Err(crate::error::Error::Gpu("this build has no GPU support (feature `gpu`)".into())),
+        #[cfg(not(feature = "gpu"))]
+        Backend::Auto => Ok((cpu()?, Some("this build has no GPU support; running on the CPU".into()))),
+    }
+}
+
+/// In the browser a GPU device can only be awaited; the wasm front end builds it and hands it over.
+#[cfg(target_arch = "wasm32")]
+pub fn engine_for(checkpoint: &Checkpoint, backend: Backend) -> Result<(Box<dyn Engine>, Option<String>)> {
+    match backend {
+        Backend::Gpu => Err(crate::error::Error::Gpu("in the browser, create the GPU engine with GpuEngine::new(..).await".into())),
+        _ => Ok((Box::new(CpuEngine::new(checkpoint.model()?)), None)),
     }
 }

@@ -7,6 +7,8 @@ pub mod backend;
 pub mod config;
 pub mod cpu;
 pub mod error;
+#[cfg(feature = "gpu")]
+pub mod gpu;
 pub mod hub;
 pub mod image;
 pub mod model;

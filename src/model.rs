@@ -32,6 +32,13 @@ pub fn position_embedding(cfg: &Config) -> Vec<f32> {
         .collect()
 }
 
+/// The prompt vector: the mean of the prompt's `prompt_embed` rows, or row 0 for an empty prompt.
+pub fn prompt_vector(table: &Tensor, ids: &[u32]) -> Result<Tensor> {
+    let ids: Vec<u32> = if ids.is_empty() { vec![0] } else { ids.to_vec() };
+    let idx = Tensor::new(ids.as_slice(), table.device())?;
+    table.index_select(&idx, 0)?.mean_keepdim(0)
+}
+
 /// Width of the timestep sinusoid that feeds the time MLP.
 pub fn time_sinusoid_width(cfg: &Config) -> usize {
     cfg.dim / 2
@@ -120,7 +127,15 @@ impl Attention {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let mixed = self.core(&self.to_q.forward(x)?, &self.to_k.forward(x)?, &self.to_v.forward(x)?)?;
+        self.forward_traced(x, &mut |_, _| {})
+    }
+
+    /// Traces `qkv` (q | k | v side by side, the GPU's fused projection) and `core`.
+    fn forward_traced(&self, x: &Tensor, trace: &mut dyn FnMut(&str, &Tensor)) -> Result<Tensor> {
+        let (q, k, v) = (self.to_q.forward(x)?, self.to_k.forward(x)?, self.to_v.forward(x)?);
+        trace("qkv", &Tensor::cat(&[&q, &k, &v], 2)?);
+        let mixed = self.core(&q, &k, &v)?;
+        trace("core", &mixed);
         self.to_out.forward(&mixed)
     }
 }
@@ -139,7 +154,13 @@ impl FeedForward {
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        self.down.forward(&self.up.forward(x)?.silu()?)
+        self.forward_traced(x, &mut |_, _| {})
+    }
+
+    fn forward_traced(&self, x: &Tensor, trace: &mut dyn FnMut(&str, &Tensor)) -> Result<Tensor> {
+        let hidden = self.up.forward(x)?.silu()?;
+        trace("hidden", &hidden);
+        self.down.forward(&hidden)
     }
 }
 
@@ -217,14 +238,7 @@ impl Dit {
     /// The mean prompt-embedding row of each prompt, `[B, time_dim]`. An empty prompt is row 0.
     pub fn prompt_vectors(&self, prompts: &[Vec<u32>]) -> Result<Option<Tensor>> {
         let Some(table) = &self.prompt_embed else { return Ok(None) };
-        let rows = prompts
-            .iter()
-            .map(|ids| {
-                let ids: Vec<u32> = if ids.is_empty() { vec![0] } else { ids.clone() };
-                let idx = Tensor::new(ids.as_slice(), &self.device)?;
-                table.index_select(&idx, 0)?.mean_keepdim(0)
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let rows = prompts.iter().map(|ids| prompt_vector(table, ids)).collect::<Result<Vec<_>>>()?;
         Ok(Some(Tensor::cat(&rows, 0)?))
     }
 
@@ -249,14 +263,15 @@ impl Dit {
         let mut h = self.patch_embed.forward(&tokens)?.broadcast_add(&self.pos_embed)?;
         trace("embed", &h);
         for (i, block) in self.blocks.iter().enumerate() {
+            let mut inner = |name: &str, t: &Tensor| trace(&format!("blocks.{i}.{name}"), t);
             let normed = block.norm1.forward(&h, c)?;
-            trace(&format!("blocks.{i}.norm1"), &normed);
-            h = (h + block.attn.forward(&normed)?)?;
-            trace(&format!("blocks.{i}.attn"), &h);
+            inner("norm1", &normed);
+            h = (h + block.attn.forward_traced(&normed, &mut inner)?)?;
+            inner("attn", &h);
             let normed = block.norm2.forward(&h, c)?;
-            trace(&format!("blocks.{i}.norm2"), &normed);
-            h = (h + block.ff.forward(&normed)?)?;
-            trace(&format!("blocks.{i}.ff"), &h);
+            inner("norm2", &normed);
+            h = (h + block.ff.forward_traced(&normed, &mut inner)?)?;
+            inner("ff", &h);
         }
         let h = self.final_norm.forward(&h, c)?;
         trace("final_norm", &h);

@@ -45,11 +45,13 @@ pub fn uniform_open(word: u32) -> f32 {
     ((word >> 9) as f32 + 0.5) * (1.0 / 8_388_608.0)
 }
 
-/// Box–Muller in f32, the precision the GPU uses.
+/// Box–Muller in f32, the precision the GPU uses. The angle is taken in (−π, π), where
+/// WGSL's `cos` and `sin` are most accurate, and the signs flipped to compensate:
+/// cos(θ − π) = −cos θ and sin(θ − π) = −sin θ.
 pub fn box_muller(u1: f32, u2: f32) -> (f32, f32) {
     let radius = (-2.0 * u1.ln()).sqrt();
-    let angle = std::f32::consts::TAU * u2;
-    (radius * angle.cos(), radius * angle.sin())
+    let angle = std::f32::consts::TAU * u2 - std::f32::consts::PI;
+    (-radius * angle.cos(), -radius * angle.sin())
 }
 
 fn key_of(seed: u64) -> [u32; 2] {

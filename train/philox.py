@@ -34,7 +34,7 @@ def normals(seed: int, tag: int, n: int) -> np.ndarray:
     out = np.empty((len(blocks), 4), dtype=np.float32)
     for pair, (a, b) in enumerate(((0, 1), (2, 3))):
         radius = np.sqrt(np.float32(-2.0) * np.log(u[a]))
-        angle = np.float32(2 * np.pi) * u[b]
-        out[:, 2 * pair] = radius * np.cos(angle)
-        out[:, 2 * pair + 1] = radius * np.sin(angle)
+        angle = np.float32(2 * np.pi) * u[b] - np.float32(np.pi)
+        out[:, 2 * pair] = -radius * np.cos(angle)
+        out[:, 2 * pair + 1] = -radius * np.sin(angle)
     return out.reshape(-1)[:n]

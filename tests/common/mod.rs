@@ -54,3 +54,44 @@ pub fn max_rel_err(a: &[f32], b: &[f32]) -> f32 {
 pub fn write_dir(dir: &Path, ck: &Checkpoint) {
     ck.save(dir, candle_core::DType::F32).unwrap();
 }
+
+#[cfg(feature = "gpu")]
+pub mod gpu;
+
+/// The same checkpoint with every weight rounded to f16, as the GPU stores it: the CPU and GPU
+/// paths then compute with identical weights and differ only by f32 arithmetic order.
+pub fn f16_rounded(ck: &Checkpoint) -> Checkpoint {
+    let tensors = ck
+        .tensors
+        .iter()
+        .map(|(k, v)| {
+            let rounded = v.to_dtype(candle_core::DType::F16).unwrap().to_dtype(candle_core::DType::F32).unwrap();
+            (k.clone(), rounded)
+        })
+        .collect();
+    Checkpoint::from_tensors(ck.config.clone(), ck.vocab.clone(), tensors).unwrap()
+}
+
+/// A deliberately awkward config: odd patch width (27), tokens not a multiple of anything (25),
+/// three heads of five, odd inner width (15).
+pub fn awkward_config() -> Config {
+    Config {
+        image_size: 15,
+        patch_size: 3,
+        dim: 20,
+        depth: 2,
+        heads: 3,
+        head_dim: 5,
+        mlp_mult: 3,
+        time_dim: 6,
+        timesteps: 8,
+        vocab: Some(["hippo", "red", "heart", "sun"].map(String::from).to_vec()),
+        ..Config::default()
+    }
+}
+
+/// Mean |a − b| over two images' 8-bit pixels, in levels.
+pub fn mean_pixel_diff(a: &[f32], b: &[f32]) -> f32 {
+    let to = favicon_diffusor::image::to_byte;
+    a.iter().zip(b).map(|(&x, &y)| (to(x) as f32 - to(y) as f32).abs()).sum::<f32>() / a.len() as f32
+}

@@ -1,0 +1,80 @@
+//! Finds an adapter and opens a device with the limits the kernels need.
+
+use std::sync::{Arc, Mutex};
+
+use crate::error::{Error, Result};
+
+pub struct GpuContext {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub info: wgpu::AdapterInfo,
+    pub limits: wgpu::Limits,
+    pub features: wgpu::Features,
+    /// The first error wgpu reported outside an error scope (validation, out of memory, device lost).
+    errors: Arc<Mutex<Option<String>>>,
+}
+
+impl GpuContext {
+    /// The first adapter wgpu offers (high-performance preference; `WGPU_BACKEND` narrows the backends).
+    pub async fn new() -> Result<Self> {
+        Self::new_capped(None).await
+    }
+
+    /// Like `new`, with storage bindings capped at `max_binding` bytes (to exercise batch splitting).
+    pub async fn new_capped(max_binding: Option<u64>) -> Result<Self> {
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+        let adapter = instance
+            .request_adapter(&wgpu::RequestAdapterOptions {
+                power_preference: wgpu::PowerPreference::HighPerformance,
+                force_fallback_adapter: false,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| Error::Gpu(format!("no GPU adapter found: {e}")))?;
+        let info = adapter.get_info();
+        let supported = adapter.limits();
+        // WebGPU's default limits fit every kernel; only buffer sizes are raised, for big batches.
+        let limits = wgpu::Limits {
+            max_storage_buffer_binding_size: max_binding
+                .map_or(supported.max_storage_buffer_binding_size, |cap| cap.min(supported.max_storage_buffer_binding_size)),
+            max_buffer_size: supported.max_buffer_size,
+            ..wgpu::Limits::default()
+        };
+        let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
+        let (device, queue) = adapter
+            .request_device(&wgpu::DeviceDescriptor {
+                label: Some("favicon-diffusor"),
+                required_features: features,
+                required_limits: limits.clone(),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| Error::Gpu(format!("adapter `{}` refused a device: {e}", info.name)))?;
+        let errors = Arc::new(Mutex::new(None));
+        let sink = errors.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            if let Ok(mut slot) = sink.lock() {
+                slot.get_or_insert_with(|| e.to_string());
+            }
+        }));
+        Ok(GpuContext { device, queue, info, limits, features, errors })
+    }
+
+    /// `name (backend, device type)`, for status lines.
+    pub fn describe(&self) -> String {
+        format!("{} ({:?}, {:?})", self.info.name, self.info.backend, self.info.device_type)
+    }
+
+    /// Turns an error wgpu reported since the last check into an `Err`.
+    pub fn check(&self) -> Result<()> {
+        match self.errors.lock().ok().and_then(|mut slot| slot.take()) {
+            Some(message) => Err(Error::Gpu(message)),
+            None => Ok(()),
+        }
+    }
+
+    pub fn is_software(&self) -> bool {
+        self.info.device_type == wgpu::DeviceType::Cpu
+            || ["swiftshader", "llvmpipe", "lavapipe"].iter().any(|n| self.info.name.to_lowercase().contains(n))
+    }
+}

@@ -1,0 +1,288 @@
+//! The GPU backend: uploads once, plans once per batch shape, then records each step into
+//! one compute pass and submits the whole loop before waiting on anything.
+
+use std::collections::HashMap;
+
+use super::context::GpuContext;
+use super::kernels::{Kernels, MAX_HEAD_DIM, MAX_SINUSOID, MAX_TOKENS};
+use super::plan::{Plan, PlanStats, RequestParams, Shape, StepParams};
+use super::readback::{read_f32, submit, wait};
+use super::weights::GpuWeights;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::pipeline::{Job, Preview, StepEvent};
+use crate::weights::Checkpoint;
+
+/// Everything the engine has created, to show that sampling allocates nothing new.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResourceCounts {
+    pub plans: usize,
+    pub buffers: usize,
+    pub bind_groups: usize,
+    pub pipelines: usize,
+}
+
+pub struct GpuEngine {
+    ctx: GpuContext,
+    kernels: Kernels,
+    weights: GpuWeights,
+    config: Config,
+    plans: HashMap<Shape, Plan>,
+}
+
+fn check_config(cfg: &Config) -> Result<()> {
+    let limits = [
+        ("tokens", cfg.tokens(), MAX_TOKENS),
+        ("head_dim", cfg.head_dim, MAX_HEAD_DIM),
+        ("time sinusoid width", crate::model::time_sinusoid_width(cfg), MAX_SINUSOID),
+        ("time_dim", cfg.time_dim, MAX_SINUSOID),
+    ];
+    for (what, value, max) in limits {
+        if value > max {
+            return Err(Error::Gpu(format!("{what} = {value} exceeds the kernels' limit of {max}")));
+        }
+    }
+    Ok(())
+}
+
+impl GpuEngine {
+    pub async fn new(checkpoint: &Checkpoint) -> Result<Self> {
+        Self::with_context(GpuContext::new().await?, checkpoint)
+    }
+
+    pub fn with_context(ctx: GpuContext, checkpoint: &Checkpoint) -> Result<Self> {
+        check_config(&checkpoint.config)?;
+        let weights = GpuWeights::upload(&ctx.device, checkpoint)?;
+        let limit = ctx.limits.max_storage_buffer_binding_size as u64;
+        if let Some(largest) = weights.largest_buffer().filter(|&size| size > limit) {
+            return Err(Error::Gpu(format!(
+                "a weight matrix of {largest} bytes exceeds this device's storage binding limit of {limit} bytes"
+            )));
+        }
+        let kernels = Kernels::new(&ctx.device);
+        ctx.check()?;
+        Ok(GpuEngine { ctx, kernels, weights, config: checkpoint.config.clone(), plans: HashMap::new() })
+    }
+
+    pub fn context(&self) -> &GpuContext {
+        &self.ctx
+    }
+
+    pub fn counts(&self) -> ResourceCounts {
+        let stats = self.plan_stats();
+        ResourceCounts {
+            plans: self.plans.len(),
+            buffers: stats.buffers,
+            bind_groups: stats.bind_groups,
+            pipelines: self.kernels.pipeline_count(),
+        }
+    }
+
+    /// What all plans allocated so far.
+    pub fn plan_stats(&self) -> PlanStats {
+        self.plans.values().fold(PlanStats::default(), |acc, p| PlanStats {
+            buffers: acc.buffers + p.stats.buffers,
+            bind_groups: acc.bind_groups + p.stats.bind_groups,
+            bytes: acc.bytes + p.stats.bytes,
+        })
+    }
+
+    /// Bytes of weights on the device.
+    pub fn weight_bytes(&self) -> u64 {
+        self.weights.bytes()
+    }
+
+    /// Dispatches in one sampling step (every step records the same list).
+    pub fn dispatches_per_step(&self) -> usize {
+        5 * self.config.depth + 3
+    }
+
+    /// The most images one run can hold within the device's buffer and dispatch limits.
+    pub fn max_images(&self, guided: bool) -> usize {
+        let cfg = &self.config;
+        let per_image = [
+            cfg.tokens() * cfg.mlp_dim(),
+            cfg.tokens() * 3 * cfg.inner_dim(),
+            cfg.tokens() * cfg.dim,
+            2 * cfg.image_len(),
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(1) as u64
+            * 4;
+        let limit = self.ctx.limits.max_storage_buffer_binding_size as u64;
+        if self.fixed_bytes() > limit {
+            return 0;
+        }
+        let by_buffer = limit / per_image;
+        let by_dispatch = (self.ctx.limits.max_compute_workgroups_per_dimension as usize / cfg.heads) as u64;
+        let model_images = by_buffer.min(by_dispatch) as usize;
+        model_images / if guided { 2 } else { 1 }
+    }
+
+    /// The largest buffer whose size does not depend on the batch: the modulation table.
+    fn fixed_bytes(&self) -> u64 {
+        let cfg = &self.config;
+        ((2 * cfg.timesteps * self.weights.modulation.rows + 2 * cfg.patch_dim()) * 4) as u64
+    }
+
+    fn plan(&mut self, shape: Shape) -> &Plan {
+        if !self.plans.contains_key(&shape) {
+            let plan = Plan::build(&self.ctx, &mut self.kernels, &self.weights, &self.config, shape);
+            self.plans.insert(shape, plan);
+        }
+        &self.plans[&shape]
+    }
+
+    /// The two prompt vectors the condition kernel adds: the empty prompt's and the request's.
+    fn prompt_vectors(&self, prompt: &[u32]) -> Result<Vec<f32>> {
+        let Some(table) = &self.weights.prompt_table else { return Ok(vec![0.0; 2 * self.config.time_dim]) };
+        let mut both = crate::model::prompt_vector(table, &[])?.flatten_all()?.to_vec1::<f32>()?;
+        both.extend(crate::model::prompt_vector(table, prompt)?.flatten_all()?.to_vec1::<f32>()?);
+        Ok(both)
+    }
+
+    /// Writes the per-request uniforms of `plan` for images `[first, first + shape.images)`.
+    fn write_request(&self, plan: &Plan, job: &Job, first: usize) -> Result<()> {
+        let (cfg, queue) = (&self.config, &self.ctx.queue);
+        let len = plan.shape.images * cfg.image_len();
+        let mut table = vec![0u8; plan.step_stride as usize * cfg.timesteps];
+        let mut timesteps = vec![0f32; cfg.timesteps];
+        for (slot, step) in job.plan.steps.iter().enumerate() {
+            let params =
+                StepParams { index: slot as u32, tag: step.noise_tag(), a: step.a, b: step.b, c: step.c, t: step.t as f32, pad: [0; 2] };
+            let at = slot * plan.step_stride as usize;
+            table[at..at + std::mem::size_of::<StepParams>()].copy_from_slice(bytemuck::bytes_of(&params));
+            timesteps[slot] = step.t as f32;
+        }
+        queue.write_buffer(&plan.steps, 0, &table);
+        queue.write_buffer(&plan.timesteps, 0, bytemuck::cast_slice(&timesteps));
+        queue.write_buffer(&plan.prompts, 0, bytemuck::cast_slice(&self.prompt_vectors(&job.prompt)?));
+        if let Some(init) = &job.init {
+            let at = first * cfg.image_len();
+            queue.write_buffer(&plan.init, 0, bytemuck::cast_slice(&init[at..at + len]));
+        }
+        let start = &job.plan.start;
+        let request = RequestParams {
+            seed_lo: job.seed as u32,
+            seed_hi: (job.seed >> 32) as u32,
+            len: len as u32,
+            guided: job.guidance.is_some() as u32,
+            guidance: job.guidance.unwrap_or(1.0),
+            noise_offset: (first * cfg.image_len()) as u32,
+            preview: match job.preview {
+                Preview::None => 0,
+                Preview::X0 => 1,
+                Preview::Xt => 2,
+            },
+            has_init: job.init.is_some() as u32,
+            signal: start.signal,
+            noise: start.noise,
+            groups_x: plan.start.workgroups[0],
+            pad: 0,
+        };
+        queue.write_buffer(&plan.request, 0, bytemuck::bytes_of(&request));
+        Ok(())
+    }
+
+    /// Runs a whole job, split into runs that fit the device's limits.
+    pub async fn run_async(&mut self, job: &Job, on_step: &mut dyn FnMut(StepEvent)) -> Result<Vec<f32>> {
+        let guided = job.guidance.is_some();
+        let chunk = self.max_images(guided);
+        if chunk == 0 {
+            return Err(Error::Gpu(format!(
+                "one image does not fit this device's limits (max storage binding {} bytes)",
+                self.ctx.limits.max_storage_buffer_binding_size
+            )));
+        }
+        let chunks = job.batch.div_ceil(chunk);
+        let mut images = Vec::with_capacity(job.batch * self.config.image_len());
+        for index in 0..chunks {
+            let first = index * chunk;
+            let count = chunk.min(job.batch - first);
+            let mut report = |mut event: StepEvent| {
+                event.total *= chunks;
+                event.index += index * job.plan.steps.len();
+                on_step(event)
+            };
+            images.extend(self.run_chunk(job, first, count, &mut report).await?);
+        }
+        Ok(images)
+    }
+
+    async fn run_chunk(
+        &mut self,
+        job: &Job,
+        first: usize,
+        count: usize,
+        on_step: &mut dyn FnMut(StepEvent),
+    ) -> Result<Vec<f32>> {
+        let shape = Shape { images: count, guided: job.guidance.is_some() };
+        self.plan(shape);
+        let plan = &self.plans[&shape];
+        self.write_request(plan, job, first)?;
+        let (ctx, kernels) = (&self.ctx, &self.kernels);
+        let len = count * self.config.image_len();
+        let new_encoder = || ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+
+        let mut encoder = new_encoder();
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
+            let prelude: Vec<_> = plan.prelude.iter().chain([&plan.start]).collect();
+            plan.record(&mut pass, kernels, &prelude, 0);
+        }
+        let mut pending = vec![submit(ctx, encoder.finish())];
+        let steps = &job.plan.steps;
+        let dispatches: Vec<_> = plan.step.iter().collect();
+        for slot in 0..steps.len() {
+            let mut encoder = new_encoder();
+            {
+                let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
+                plan.record(&mut pass, kernels, &dispatches, slot);
+            }
+            if job.preview != Preview::None {
+                encoder.copy_buffer_to_buffer(&plan.preview, 0, &plan.preview_staging[slot], 0, (len * 4) as u64);
+            }
+            if slot + 1 == steps.len() {
+                encoder.copy_buffer_to_buffer(&plan.x, 0, &plan.readback, 0, (len * 4) as u64);
+            }
+            pending.push(submit(ctx, encoder.finish()));
+        }
+        ctx.check()?;
+        let mut pending = pending.into_iter();
+        if let Some(prelude) = pending.next() {
+            wait(ctx, prelude).await?;
+        }
+        for (slot, done) in pending.enumerate() {
+            wait(ctx, done).await?;
+            let preview = match job.preview {
+                Preview::None => None,
+                _ => Some(read_f32(ctx, &plan.preview_staging[slot], 0, len).await?),
+            };
+            on_step(StepEvent { index: slot, total: steps.len(), t: steps[slot].t, preview: preview.as_deref() });
+        }
+        read_f32(ctx, &plan.readback, 0, len).await
+    }
+
+    /// For the debug mode: the plan of `shape`, built if needed, with the context and kernels.
+    pub(super) fn parts(&mut self, shape: Shape) -> (&GpuContext, &Kernels, &Plan, &Config) {
+        self.plan(shape);
+        (&self.ctx, &self.kernels, &self.plans[&shape], &self.config)
+    }
+
+    pub(super) fn write_job(&mut self, shape: Shape, job: &Job) -> Result<()> {
+        self.plan(shape);
+        self.write_request(&self.plans[&shape], job, 0)
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl crate::pipeline::Engine for GpuEngine {
+    fn name(&self) -> String {
+        format!("gpu: {}", self.ctx.describe())
+    }
+
+    fn run(&mut self, job: &Job, on_step: &mut dyn FnMut(StepEvent)) -> Result<Vec<f32>> {
+        pollster::block_on(self.run_async(job, on_step))
+    }
+}

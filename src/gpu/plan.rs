@@ -1,0 +1,399 @@
+//! The static plan for one batch shape: every buffer, bind group and dispatch of a sample,
+//! made once. A run only writes a few small uniforms before recording.
+
+use bytemuck::{Pod, Zeroable};
+
+use super::context::GpuContext;
+use super::kernels::{ALayout, Epilogue, Kernel, Kernels, Matmul, OutLayout, Tile, ATTENTION_THREADS, SAMPLER_THREADS};
+use super::weights::{GpuWeights, Matrix};
+use crate::config::Config;
+
+/// A batch shape: `images` per run, and whether each step runs guided halves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Shape {
+    pub images: usize,
+    pub guided: bool,
+}
+
+impl Shape {
+    /// Images the model sees per step: both halves when guided.
+    pub fn model_images(&self) -> usize {
+        self.images * if self.guided { 2 } else { 1 }
+    }
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, Pod, Zeroable)]
+pub struct MatmulParams {
+    pub m: u32,
+    pub n: u32,
+    pub k: u32,
+    pub k_words: u32,
+    pub tokens: u32,
+    pub uncond_images: u32,
+    pub norm_offset: u32,
+    pub mods_stride: u32,
+    pub patch_size: u32,
+    pub grid: u32,
+    pub channels: u32,
+    pub in_images: u32,
+    pub out_images: u32,
+    pub bias_offset: u32,
+    pub pad: [u32; 2],
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, Pod, Zeroable)]
+struct AttentionParams {
+    tokens: u32,
+    heads: u32,
+    head_dim: u32,
+    scale: f32,
+}
+
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, Pod, Zeroable)]
+struct ConditionParams {
+    width: u32,
+    time_dim: u32,
+    fc1_words: u32,
+    fc2_words: u32,
+}
+
+/// The sampler's per-request uniform (`Request` in sampler_step.wgsl).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, Pod, Zeroable)]
+pub struct RequestParams {
+    pub seed_lo: u32,
+    pub seed_hi: u32,
+    pub len: u32,
+    pub guided: u32,
+    pub guidance: f32,
+    pub noise_offset: u32,
+    pub preview: u32,
+    pub has_init: u32,
+    pub signal: f32,
+    pub noise: f32,
+    pub groups_x: u32,
+    pub pad: u32,
+}
+
+/// One slot of the step table (`Step` in the kernels), read at a dynamic offset.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, Pod, Zeroable)]
+pub struct StepParams {
+    pub index: u32,
+    pub tag: u32,
+    pub a: f32,
+    pub b: f32,
+    pub c: f32,
+    pub t: f32,
+    pub pad: [u32; 2],
+}
+
+/// One recorded dispatch. `output` is what it writes, for the debug mode.
+pub struct Dispatch {
+    pub name: String,
+    pub kernel: Kernel,
+    pub group: wgpu::BindGroup,
+    pub stepped: bool,
+    pub workgroups: [u32; 3],
+    pub output: wgpu::Buffer,
+}
+
+/// What a plan allocated, for the no-allocation-in-the-loop test and the memory report.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PlanStats {
+    pub buffers: usize,
+    pub bind_groups: usize,
+    pub bytes: u64,
+}
+
+pub struct Plan {
+    pub shape: Shape,
+    pub x: wgpu::Buffer,
+    pub init: wgpu::Buffer,
+    pub preview: wgpu::Buffer,
+    pub timesteps: wgpu::Buffer,
+    pub prompts: wgpu::Buffer,
+    pub cond: wgpu::Buffer,
+    pub request: wgpu::Buffer,
+    pub steps: wgpu::Buffer,
+    pub step_group: wgpu::BindGroup,
+    pub step_stride: u64,
+    /// Holds the final x, then is mapped once.
+    pub readback: wgpu::Buffer,
+    /// One buffer per timestep for the previews, so reading step s waits for step s only.
+    pub preview_staging: Vec<wgpu::Buffer>,
+    pub prelude: Vec<Dispatch>,
+    pub start: Dispatch,
+    pub step: Vec<Dispatch>,
+    pub stats: PlanStats,
+}
+
+/// Builds buffers and bind groups, counting them.
+struct Builder<'a> {
+    ctx: &'a GpuContext,
+    kernels: &'a mut Kernels,
+    stats: PlanStats,
+}
+
+const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
+    .union(wgpu::BufferUsages::COPY_DST)
+    .union(wgpu::BufferUsages::COPY_SRC);
+
+impl Builder<'_> {
+    fn buffer(&mut self, label: &str, floats: usize, usage: wgpu::BufferUsages) -> wgpu::Buffer {
+        let size = (floats.max(1) * 4).next_multiple_of(16) as u64;
+        self.stats.buffers += 1;
+        self.stats.bytes += size;
+        self.ctx.device.create_buffer(&wgpu::BufferDescriptor { label: Some(label), size, usage, mapped_at_creation: false })
+    }
+
+    fn uniform<T: Pod>(&mut self, label: &str, value: &T) -> wgpu::Buffer {
+        let bytes = bytemuck::bytes_of(value);
+        let buffer = self.buffer(label, bytes.len() / 4, wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST);
+        self.ctx.queue.write_buffer(&buffer, 0, bytes);
+        buffer
+    }
+
+    fn group(&mut self, label: &str, layout: &wgpu::BindGroupLayout, buffers: &[&wgpu::Buffer]) -> wgpu::BindGroup {
+        self.stats.bind_groups += 1;
+        let entries: Vec<_> = buffers
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry { binding: i as u32, resource: b.as_entire_binding() })
+            .collect();
+        self.ctx.device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(label), layout, entries: &entries })
+    }
+
+    fn dispatch(
+        &mut self,
+        name: String,
+        kernel: Kernel,
+        group: wgpu::BindGroup,
+        workgroups: [u32; 3],
+        output: &wgpu::Buffer,
+    ) -> Dispatch {
+        self.kernels.get(&self.ctx.device, kernel);
+        let stepped = matches!(kernel, Kernel::Matmul(_) | Kernel::SamplerInit | Kernel::SamplerStep);
+        Dispatch { name, kernel, group, stepped, workgroups, output: output.clone() }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn matmul(
+        &mut self,
+        name: String,
+        variant: (ALayout, Epilogue, OutLayout),
+        mut params: MatmulParams,
+        weights: &Matrix,
+        a: &wgpu::Buffer,
+        y: &wgpu::Buffer,
+        aux: &wgpu::Buffer,
+    ) -> Dispatch {
+        params.n = weights.rows as u32;
+        params.k = weights.cols as u32;
+        params.k_words = weights.words as u32;
+        let tile = Tile::for_shape(params.m as usize, params.n as usize);
+        let kernel = Kernel::Matmul(Matmul { a: variant.0, epilogue: variant.1, out: variant.2, tile });
+        let uniform = self.uniform(&name, &params);
+        let layout = self.kernels.matmul_layout.clone();
+        let group = self.group(&name, &layout, &[&uniform, a, &weights.buffer, y, aux]);
+        let workgroups = [params.n.div_ceil(tile.side()), params.m.div_ceil(tile.side()), 1];
+        self.dispatch(name, kernel, group, workgroups, y)
+    }
+}
+
+/// Workgroups for `len` elements at `threads` per group, folded into 2-D under the dispatch limit.
+pub fn grid_for(len: usize, threads: u32, max_per_dim: u32) -> [u32; 3] {
+    let groups = (len as u32).div_ceil(threads).max(1);
+    let x = groups.min(max_per_dim);
+    [x, groups.div_ceil(x), 1]
+}
+
+impl Plan {
+    pub fn build(ctx: &GpuContext, kernels: &mut Kernels, weights: &GpuWeights, cfg: &Config, shape: Shape) -> Plan {
+        let mut b = Builder { ctx, kernels, stats: PlanStats::default() };
+        let (tokens, dim, inner) = (cfg.tokens(), cfg.dim, cfg.inner_dim());
+        let model_images = shape.model_images();
+        let rows = model_images * tokens;
+        let len = shape.images * cfg.image_len();
+        let t_max = cfg.timesteps;
+        let mods_stride = weights.modulation.rows;
+        let bias_offset = 2 * t_max * mods_stride;
+
+        let x = b.buffer("x", len, STORAGE);
+        let init = b.buffer("init", len, STORAGE);
+        let preview = b.buffer("preview", len, STORAGE);
+        let h = b.buffer("h", rows * dim, STORAGE);
+        let qkv = b.buffer("qkv", rows * 3 * inner, STORAGE);
+        let attn = b.buffer("attn", rows * inner, STORAGE);
+        let ff = b.buffer("ff", rows * cfg.mlp_dim(), STORAGE);
+        let pred = b.buffer("pred", 2 * model_images * cfg.image_len(), STORAGE);
+        let timesteps = b.buffer("timesteps", t_max, STORAGE);
+        let prompts = b.buffer("prompts", 2 * cfg.time_dim, STORAGE);
+        let cond = b.buffer("cond", 2 * t_max * cfg.time_dim, STORAGE);
+        let mods = b.buffer("mods", bias_offset + weights.heads_bias.len(), STORAGE);
+        ctx.queue.write_buffer(&mods, bias_offset as u64 * 4, bytemuck::cast_slice(&weights.heads_bias));
+        let step_stride = (std::mem::size_of::<StepParams>() as u64)
+            .next_multiple_of(ctx.limits.min_uniform_buffer_offset_alignment as u64);
+        let steps = b.buffer(
+            "steps",
+            (step_stride as usize * t_max) / 4,
+            wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        );
+        let step_layout = b.kernels.step_layout.clone();
+        let step_group = {
+            b.stats.bind_groups += 1;
+            ctx.device.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("step"),
+                layout: &step_layout,
+                entries: &[wgpu::BindGroupEntry {
+                    binding: 0,
+                    resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
+                        buffer: &steps,
+                        offset: 0,
+                        size: wgpu::BufferSize::new(std::mem::size_of::<StepParams>() as u64),
+                    }),
+                }],
+            })
+        };
+        let map_read = wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST;
+        let readback = b.buffer("readback", len, map_read);
+        let preview_staging = (0..t_max).map(|s| b.buffer(&format!("preview_{s}"), len, map_read)).collect();
+
+        let base = MatmulParams {
+            m: rows as u32,
+            tokens: tokens as u32,
+            uncond_images: if shape.guided { shape.images as u32 } else { 0 },
+            mods_stride: mods_stride as u32,
+            patch_size: cfg.patch_size as u32,
+            grid: cfg.grid() as u32,
+            channels: cfg.channels as u32,
+            in_images: shape.images as u32,
+            out_images: model_images as u32,
+            bias_offset: bias_offset as u32,
+            ..Default::default()
+        };
+        let norm = |i: usize| MatmulParams { norm_offset: (i * 2 * dim) as u32, ..base };
+        let dummy = &weights.position;
+
+        let condition_params = ConditionParams {
+            width: weights.time_fc1.cols as u32,
+            time_dim: cfg.time_dim as u32,
+            fc1_words: weights.time_fc1.words as u32,
+            fc2_words: weights.time_fc2.words as u32,
+        };
+        let condition_uniform = b.uniform("condition", &condition_params);
+        let condition_layout = b.kernels.condition_layout.clone();
+        let condition_group = b.group(
+            "condition",
+            &condition_layout,
+            &[&condition_uniform, &timesteps, &weights.time_fc1.buffer, &weights.time_fc2.buffer, &prompts, &cond],
+        );
+        let prelude = vec![
+            b.dispatch("condition".into(), Kernel::Condition, condition_group, [t_max as u32, 2, 1], &cond),
+            b.matmul(
+                "modulation".into(),
+                (ALayout::Rows, Epilogue::None, OutLayout::Rows),
+                MatmulParams { m: (2 * t_max) as u32, ..base },
+                &weights.modulation,
+                &cond,
+                &mods,
+                dummy,
+            ),
+        ];
+
+        let request = b.uniform("request", &RequestParams::default());
+        let sampler_layout = b.kernels.sampler_layout.clone();
+        let sampler_group = |b: &mut Builder, name: &str| {
+            b.group(name, &sampler_layout, &[&request, &x, &pred, &preview, &init])
+        };
+        let sampler_grid = grid_for(len, SAMPLER_THREADS, ctx.limits.max_compute_workgroups_per_dimension);
+        let group = sampler_group(&mut b, "init_noise");
+        let start = b.dispatch("init_noise".into(), Kernel::SamplerInit, group, sampler_grid, &x);
+
+        let mut step = vec![b.matmul(
+            "embed".into(),
+            (ALayout::Patchify, Epilogue::Position, OutLayout::Rows),
+            base,
+            &weights.patch_embed,
+            &x,
+            &h,
+            &weights.position,
+        )];
+        let attention_layout = b.kernels.attention_layout.clone();
+        let attention_params = AttentionParams {
+            tokens: tokens as u32,
+            heads: cfg.heads as u32,
+            head_dim: cfg.head_dim as u32,
+            scale: 1.0 / (cfg.head_dim as f32).sqrt(),
+        };
+        for (i, block) in weights.blocks.iter().enumerate() {
+            let name = |op: &str| format!("blocks.{i}.{op}");
+            step.push(b.matmul(
+                name("qkv"),
+                (ALayout::AdaLn, Epilogue::None, OutLayout::Rows),
+                norm(2 * i),
+                &block.qkv,
+                &h,
+                &qkv,
+                &mods,
+            ));
+            let uniform = b.uniform(&name("core"), &attention_params);
+            let group = b.group(&name("core"), &attention_layout, &[&uniform, &qkv, &attn]);
+            let groups = [tokens as u32, (model_images * cfg.heads) as u32, 1];
+            step.push(b.dispatch(name("core"), Kernel::Attention, group, groups, &attn));
+            let out = (ALayout::Rows, Epilogue::Residual, OutLayout::Rows);
+            step.push(b.matmul(name("attn"), out, base, &block.out, &attn, &h, dummy));
+            let up = (ALayout::AdaLn, Epilogue::Silu, OutLayout::Rows);
+            step.push(b.matmul(name("hidden"), up, norm(2 * i + 1), &block.up, &h, &ff, &mods));
+            step.push(b.matmul(name("ff"), out, base, &block.down, &ff, &h, dummy));
+        }
+        step.push(b.matmul(
+            "heads".into(),
+            (ALayout::AdaLn, Epilogue::Bias, OutLayout::Unpatchify),
+            norm(2 * cfg.depth),
+            &weights.heads,
+            &h,
+            &pred,
+            &mods,
+        ));
+        let group = sampler_group(&mut b, "sampler_step");
+        step.push(b.dispatch("sampler_step".into(), Kernel::SamplerStep, group, sampler_grid, &x));
+        debug_assert_eq!(ATTENTION_THREADS.count_ones(), 1);
+
+        let stats = b.stats;
+        Plan {
+            shape,
+            x,
+            init,
+            preview,
+            timesteps,
+            prompts,
+            cond,
+            request,
+            steps,
+            step_group,
+            step_stride,
+            readback,
+            preview_staging,
+            prelude,
+            start,
+            step,
+            stats,
+        }
+    }
+
+    /// Records `dispatches` into one compute pass; stepped kernels read step slot `slot`.
+    pub fn record(&self, pass: &mut wgpu::ComputePass, kernels: &Kernels, dispatches: &[&Dispatch], slot: usize) {
+        for d in dispatches {
+            pass.set_pipeline(kernels.compiled(d.kernel));
+            pass.set_bind_group(0, &d.group, &[]);
+            if d.stepped {
+                pass.set_bind_group(1, &self.step_group, &[(slot as u64 * self.step_stride) as u32]);
+            }
+            pass.dispatch_workgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
+        }
+    }
+}

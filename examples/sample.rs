@@ -84,7 +84,8 @@ fn run(args: Args) -> Result<()> {
         preview: if format == favicon_diffusor::image::Format::Gif { Preview::X0 } else { Preview::None },
     };
     let bar = ProgressBar::new(0).with_style(
-        ProgressStyle::with_template("{spinner} step {pos}/{len} [{bar:32}] {per_sec} eta {eta}")?.progress_chars("=> "),
+        ProgressStyle::with_template("{spinner} step {pos}/{len} [{bar:32}] {per_sec} eta {eta}")?
+            .progress_chars("=> "),
     );
     let start = Instant::now();
     let out = pipe.generate(&req, |event| {

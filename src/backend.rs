@@ -29,7 +29,9 @@ pub fn engine_for(checkpoint: &Checkpoint, backend: Backend) -> Result<(Box<dyn 
 #[cfg(target_arch = "wasm32")]
 pub fn engine_for(checkpoint: &Checkpoint, backend: Backend) -> Result<(Box<dyn Engine>, Option<String>)> {
     match backend {
-        Backend::Gpu => Err(crate::error::Error::Gpu("in the browser, create the GPU engine with GpuEngine::new(..).await".into())),
+        Backend::Gpu => {
+            Err(crate::error::Error::Gpu("in the browser, create the GPU engine with GpuEngine::new(..).await".into()))
+        }
         _ => Ok((Box::new(CpuEngine::new(checkpoint.model()?)), None)),
     }
 }

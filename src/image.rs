@@ -134,20 +134,16 @@ impl Format {
             Some("png") => Ok(Format::Png),
             Some("ico") => Ok(Format::Ico),
             Some("gif") => Ok(Format::Gif),
-            other => Err(image_err(
-                path,
-                format!("unsupported extension {:?}; use .png, .ico or .gif", other.unwrap_or("")),
-            )),
+            other => {
+                Err(image_err(path, format!("unsupported extension {:?}; use .png, .ico or .gif", other.unwrap_or(""))))
+            }
         }
     }
 }
 
 /// Writes bytes to `path` through a temporary file, so a failure never leaves half a file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!(
-        "{}.partial",
-        path.extension().and_then(|e| e.to_str()).unwrap_or("out")
-    ));
+    let tmp = path.with_extension(format!("{}.partial", path.extension().and_then(|e| e.to_str()).unwrap_or("out")));
     std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }

@@ -7,20 +7,19 @@ use candle_core::{Result, Tensor};
 pub fn patchify(images: &Tensor, patch: usize) -> Result<Tensor> {
     let (b, c, h, w) = images.dims4()?;
     let (gh, gw) = (h / patch, w / patch);
-    images
-        .reshape((b, c, gh, patch, gw, patch))?
-        .permute((0, 2, 4, 1, 3, 5))?
-        .reshape((b, gh * gw, c * patch * patch))
+    images.reshape((b, c, gh, patch, gw, patch))?.permute((0, 2, 4, 1, 3, 5))?.reshape((b, gh * gw, c * patch * patch))
 }
 
 /// The inverse of [`patchify`] for square images of `channels` channels.
 pub fn unpatchify(tokens: &Tensor, patch: usize, channels: usize) -> Result<Tensor> {
     let (b, n, _) = tokens.dims3()?;
     let grid = (n as f64).sqrt().round() as usize;
-    tokens
-        .reshape((b, grid, grid, channels, patch, patch))?
-        .permute((0, 3, 1, 4, 2, 5))?
-        .reshape((b, channels, grid * patch, grid * patch))
+    tokens.reshape((b, grid, grid, channels, patch, patch))?.permute((0, 3, 1, 4, 2, 5))?.reshape((
+        b,
+        channels,
+        grid * patch,
+        grid * patch,
+    ))
 }
 
 #[cfg(test)]

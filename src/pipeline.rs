@@ -143,9 +143,11 @@ impl Output {
     }
 }
 
+/// The largest batch one request may ask for (its images alone take 48 KiB each).
+pub const MAX_BATCH: usize = 4096;
+
 pub struct Pipeline {
     checkpoint: Checkpoint,
-    schedule: Schedule,
     engine: Box<dyn Engine>,
     note: Option<String>,
 }
@@ -157,9 +159,13 @@ impl Pipeline {
     }
 
     pub fn new(checkpoint: Checkpoint, backend: Backend) -> Result<Self> {
-        let schedule = Schedule::cosine(checkpoint.config.timesteps, checkpoint.config.schedule_offset);
         let (engine, note) = crate::backend::engine_for(&checkpoint, backend)?;
-        Ok(Pipeline { checkpoint, schedule, engine, note })
+        Ok(Self::with_engine(checkpoint, engine, note))
+    }
+
+    /// A pipeline over an engine built elsewhere (the browser builds its GPU engine asynchronously).
+    pub fn with_engine(checkpoint: Checkpoint, engine: Box<dyn Engine>, note: Option<String>) -> Self {
+        Pipeline { checkpoint, engine, note }
     }
 
     /// The folder of the shipped default checkpoint.
@@ -182,39 +188,7 @@ impl Pipeline {
 
     /// Resolves a request against this checkpoint: prompt words, plan, guidance.
     pub fn job(&self, req: &Request) -> Result<Job> {
-        let cfg = &self.checkpoint.config;
-        if req.batch == 0 {
-            return Err(Error::Request("batch must be at least 1".into()));
-        }
-        if !req.guidance.is_finite() {
-            return Err(Error::Request(format!("guidance must be finite, found {}", req.guidance)));
-        }
-        let prompt = self.checkpoint.encode_prompt(&req.prompt)?;
-        let strength = req.init.as_ref().map(|_| req.strength);
-        let plan = Plan::new(&self.schedule, req.sampler, req.steps, strength)?;
-        let init = match &req.init {
-            Some(image) if image.len() != cfg.image_len() => {
-                return Err(Error::Request(format!(
-                    "init image has {} values, expected {} (3×{}×{})",
-                    image.len(),
-                    cfg.image_len(),
-                    cfg.image_size,
-                    cfg.image_size
-                )))
-            }
-            Some(image) => Some(image.repeat(req.batch)),
-            None => None,
-        };
-        let guided = self.checkpoint.is_conditional() && !prompt.is_empty() && req.guidance != 1.0;
-        Ok(Job {
-            plan,
-            seed: req.seed,
-            batch: req.batch,
-            prompt,
-            guidance: guided.then_some(req.guidance),
-            init,
-            preview: req.preview,
-        })
+        job(&self.checkpoint, req)
     }
 
     pub fn generate(&mut self, req: &Request, mut on_step: impl FnMut(StepEvent)) -> Result<Output> {
@@ -229,4 +203,43 @@ impl Pipeline {
         })?;
         Ok(Output { images, frames, batch: req.batch, size: self.checkpoint.config.image_size })
     }
+}
+
+/// Resolves a request against a checkpoint: prompt words, sampling plan, guidance. Every
+/// backend runs the `Job` this returns.
+pub fn job(checkpoint: &Checkpoint, req: &Request) -> Result<Job> {
+    let cfg = &checkpoint.config;
+    if req.batch == 0 || req.batch > MAX_BATCH {
+        return Err(Error::Request(format!("batch must be in 1..={MAX_BATCH}, found {}", req.batch)));
+    }
+    if !req.guidance.is_finite() {
+        return Err(Error::Request(format!("guidance must be finite, found {}", req.guidance)));
+    }
+    let prompt = checkpoint.encode_prompt(&req.prompt)?;
+    let schedule = Schedule::cosine(cfg.timesteps, cfg.schedule_offset);
+    let strength = req.init.as_ref().map(|_| req.strength);
+    let plan = Plan::new(&schedule, req.sampler, req.steps, strength)?;
+    let init = match &req.init {
+        Some(image) if image.len() != cfg.image_len() => {
+            return Err(Error::Request(format!(
+                "init image has {} values, expected {} (3×{}×{})",
+                image.len(),
+                cfg.image_len(),
+                cfg.image_size,
+                cfg.image_size
+            )))
+        }
+        Some(image) => Some(image.repeat(req.batch)),
+        None => None,
+    };
+    let guided = checkpoint.is_conditional() && !prompt.is_empty() && req.guidance != 1.0;
+    Ok(Job {
+        plan,
+        seed: req.seed,
+        batch: req.batch,
+        prompt,
+        guidance: guided.then_some(req.guidance),
+        init,
+        preview: req.preview,
+    })
 }

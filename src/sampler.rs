@@ -111,11 +111,8 @@ impl Plan {
                 }
             })
             .collect();
-        let start = Start {
-            t: t_start as u32,
-            signal: ab[t_start].sqrt() as f32,
-            noise: (1.0 - ab[t_start]).sqrt() as f32,
-        };
+        let start =
+            Start { t: t_start as u32, signal: ab[t_start].sqrt() as f32, noise: (1.0 - ab[t_start]).sqrt() as f32 };
         Ok(Plan { start, steps })
     }
 }

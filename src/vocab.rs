@@ -15,7 +15,10 @@ impl Vocab {
         let mut index = HashMap::with_capacity(words.len());
         for (i, word) in words.iter().enumerate() {
             if word.is_empty() || word.chars().any(|c| !c.is_alphanumeric()) {
-                return Err(Error::checkpoint("vocabulary", format!("entry {i} `{word}` is not a single lower-case word")));
+                return Err(Error::checkpoint(
+                    "vocabulary",
+                    format!("entry {i} `{word}` is not a single lower-case word"),
+                ));
             }
             if index.insert(word.to_lowercase(), i as u32 + 1).is_some() {
                 return Err(Error::checkpoint("vocabulary", format!("word `{word}` appears twice")));

@@ -50,7 +50,16 @@ fn every_kernel_matches_candle_on_awkward_shapes() {
 
 #[test]
 fn every_kernel_matches_candle_with_power_of_two_heads() {
-    let cfg = Config { image_size: 16, patch_size: 4, dim: 64, depth: 1, heads: 4, head_dim: 16, time_dim: 32, ..Config::default() };
+    let cfg = Config {
+        image_size: 16,
+        patch_size: 4,
+        dim: 64,
+        depth: 1,
+        heads: 4,
+        head_dim: 16,
+        time_dim: 32,
+        ..Config::default()
+    };
     let ck = f16_rounded(&random_checkpoint(&cfg, 22));
     check_every_op(&ck, 2, 31, "");
 }
@@ -138,7 +147,8 @@ fn gpu_noise_is_the_cpu_noise() {
     let Some(mut gpu) = engine(&ck) else { return };
     let mut base = job(&ck, SamplerKind::Ddpm, 8, None, 3, "");
     // a = 1, b = c = 0 leaves the initial noise; a = b = 0, c = 1 leaves the step's own noise.
-    base.plan = Plan { start: Start { t: 7, signal: 0.0, noise: 1.0 }, steps: vec![Step { t: 0, a: 1.0, b: 0.0, c: 0.0 }] };
+    base.plan =
+        Plan { start: Start { t: 7, signal: 0.0, noise: 1.0 }, steps: vec![Step { t: 0, a: 1.0, b: 0.0, c: 0.0 }] };
     let initial = gpu.run(&base, &mut |_| {}).unwrap();
     let want = initial_x(&base.plan.start, base.seed, None, initial.len());
     let worst = initial.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);

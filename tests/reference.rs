@@ -27,15 +27,19 @@ fn check_case(case: &str, ck: &Checkpoint) {
     // One DDPM step with the fixture's z, per batch row (each row has its own t).
     let cfg = &ck.config;
     let sched = Schedule::cosine(cfg.timesteps, cfg.schedule_offset);
-    let plan = favicon_diffusor::sampler::Plan::new(&sched, favicon_diffusor::SamplerKind::Ddpm, cfg.timesteps, None)
-        .unwrap();
+    let plan =
+        favicon_diffusor::sampler::Plan::new(&sched, favicon_diffusor::SamplerKind::Ddpm, cfg.timesteps, None).unwrap();
     let (x, eps, z, want) = (flat(&io["x"]), flat(&pred.eps), flat(&io["z"]), flat(&io["x_next"]));
     let n = cfg.image_len();
     for (row, &ti) in t.iter().enumerate() {
         let step: Step = *plan.steps.iter().find(|s| s.t == ti as u32).unwrap();
         let r = row * n..(row + 1) * n;
-        let got: Vec<f32> =
-            x[r.clone()].iter().zip(&eps[r.clone()]).zip(&z[r.clone()]).map(|((&x, &e), &z)| step.a * x + step.b * e + step.c * z).collect();
+        let got: Vec<f32> = x[r.clone()]
+            .iter()
+            .zip(&eps[r.clone()])
+            .zip(&z[r.clone()])
+            .map(|((&x, &e), &z)| step.a * x + step.b * e + step.c * z)
+            .collect();
         let err = max_rel_err(&got, &want[r]);
         assert!(err <= REL_TOL, "{case}: DDPM step at t={ti} differs by {err:e}");
     }
@@ -79,7 +83,11 @@ fn noise_matches_the_numpy_twin() {
     assert!(worst < 1e-5, "numpy and Rust normals differ by {worst}");
     let mut tail = vec![0f32; 64];
     noise::fill_normal((1 << 40) + 3, noise::INITIAL_NOISE_TAG, &mut tail);
-    let worst = tail.iter().zip(flat(&io["normals_seed2pow40plus3_tag4294967295"])).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    let worst = tail
+        .iter()
+        .zip(flat(&io["normals_seed2pow40plus3_tag4294967295"]))
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max);
     assert!(worst < 1e-5);
 }
 

@@ -15,7 +15,8 @@ fn validate(module: &naga::Module) -> naga::valid::ModuleInfo {
 #[test]
 fn every_wgsl_file_parses_and_validates() {
     for (name, source) in SOURCES {
-        let module = naga::front::wgsl::parse_str(source).unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(source)));
+        let module =
+            naga::front::wgsl::parse_str(source).unwrap_or_else(|e| panic!("{name}: {}", e.emit_to_string(source)));
         validate(&module);
         assert!(source.starts_with("// "), "{name} should open with a comment saying what it computes");
     }
@@ -35,10 +36,12 @@ fn every_kernel_variant_specialises_and_lowers_to_spirv() {
             values.insert(name.to_string(), value);
         }
         let stage = Some((naga::ShaderStage::Compute, entry));
-        let (specialised, spec_info) = naga::back::pipeline_constants::process_overrides(&module, &info, stage, &values)
-            .unwrap_or_else(|e| panic!("{kernel:?}: {e:?}"));
+        let (specialised, spec_info) =
+            naga::back::pipeline_constants::process_overrides(&module, &info, stage, &values)
+                .unwrap_or_else(|e| panic!("{kernel:?}: {e:?}"));
         let options = naga::back::spv::Options::default();
-        let pipeline = naga::back::spv::PipelineOptions { shader_stage: naga::ShaderStage::Compute, entry_point: entry.into() };
+        let pipeline =
+            naga::back::spv::PipelineOptions { shader_stage: naga::ShaderStage::Compute, entry_point: entry.into() };
         naga::back::spv::write_vec(&specialised, &spec_info, &options, Some(&pipeline))
             .unwrap_or_else(|e| panic!("{kernel:?}: {e:?}"));
     }

@@ -35,8 +35,9 @@ impl GpuContext {
         let supported = adapter.limits();
         // WebGPU's default limits fit every kernel; only buffer sizes are raised, for big batches.
         let limits = wgpu::Limits {
-            max_storage_buffer_binding_size: max_binding
-                .map_or(supported.max_storage_buffer_binding_size, |cap| cap.min(supported.max_storage_buffer_binding_size)),
+            max_storage_buffer_binding_size: max_binding.map_or(supported.max_storage_buffer_binding_size, |cap| {
+                cap.min(supported.max_storage_buffer_binding_size)
+            }),
             max_buffer_size: supported.max_buffer_size,
             ..wgpu::Limits::default()
         };

@@ -149,8 +149,15 @@ impl GpuEngine {
         let mut table = vec![0u8; plan.step_stride as usize * cfg.timesteps];
         let mut timesteps = vec![0f32; cfg.timesteps];
         for (slot, step) in job.plan.steps.iter().enumerate() {
-            let params =
-                StepParams { index: slot as u32, tag: step.noise_tag(), a: step.a, b: step.b, c: step.c, t: step.t as f32, pad: [0; 2] };
+            let params = StepParams {
+                index: slot as u32,
+                tag: step.noise_tag(),
+                a: step.a,
+                b: step.b,
+                c: step.c,
+                t: step.t as f32,
+                pad: [0; 2],
+            };
             let at = slot * plan.step_stride as usize;
             table[at..at + std::mem::size_of::<StepParams>()].copy_from_slice(bytemuck::bytes_of(&params));
             timesteps[slot] = step.t as f32;

@@ -138,16 +138,20 @@ struct Builder<'a> {
     stats: PlanStats,
 }
 
-const STORAGE: wgpu::BufferUsages = wgpu::BufferUsages::STORAGE
-    .union(wgpu::BufferUsages::COPY_DST)
-    .union(wgpu::BufferUsages::COPY_SRC);
+const STORAGE: wgpu::BufferUsages =
+    wgpu::BufferUsages::STORAGE.union(wgpu::BufferUsages::COPY_DST).union(wgpu::BufferUsages::COPY_SRC);
 
 impl Builder<'_> {
     fn buffer(&mut self, label: &str, floats: usize, usage: wgpu::BufferUsages) -> wgpu::Buffer {
         let size = (floats.max(1) * 4).next_multiple_of(16) as u64;
         self.stats.buffers += 1;
         self.stats.bytes += size;
-        self.ctx.device.create_buffer(&wgpu::BufferDescriptor { label: Some(label), size, usage, mapped_at_creation: false })
+        self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size,
+            usage,
+            mapped_at_creation: false,
+        })
     }
 
     fn uniform<T: Pod>(&mut self, label: &str, value: &T) -> wgpu::Buffer {
@@ -306,9 +310,8 @@ impl Plan {
 
         let request = b.uniform("request", &RequestParams::default());
         let sampler_layout = b.kernels.sampler_layout.clone();
-        let sampler_group = |b: &mut Builder, name: &str| {
-            b.group(name, &sampler_layout, &[&request, &x, &pred, &preview, &init])
-        };
+        let sampler_group =
+            |b: &mut Builder, name: &str| b.group(name, &sampler_layout, &[&request, &x, &pred, &preview, &init]);
         let sampler_grid = grid_for(len, SAMPLER_THREADS, ctx.limits.max_compute_workgroups_per_dimension);
         let group = sampler_group(&mut b, "init_noise");
         let start = b.dispatch("init_noise".into(), Kernel::SamplerInit, group, sampler_grid, &x);

@@ -82,10 +82,8 @@ impl GpuWeights {
             norms.push(format!("blocks.{i}.norm2"));
         }
         norms.push("final_norm".into());
-        let modulation_names: Vec<String> = norms
-            .iter()
-            .flat_map(|n| [format!("{n}.scale_proj.weight"), format!("{n}.shift_proj.weight")])
-            .collect();
+        let modulation_names: Vec<String> =
+            norms.iter().flat_map(|n| [format!("{n}.scale_proj.weight"), format!("{n}.shift_proj.weight")]).collect();
         let blocks = (0..cfg.depth)
             .map(|i| {
                 let b = format!("blocks.{i}");

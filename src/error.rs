@@ -56,6 +56,9 @@ pub enum Error {
     #[error("hub: {0}")]
     Hub(String),
 
+    #[error("{what}: the pickle calls `{global}` (byte {offset}), which is not one of the tensor-rebuild functions a state dict uses; refusing it (pickle code is never run)")]
+    UnsafePickle { what: String, global: String, offset: usize },
+
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
 }

@@ -5,6 +5,7 @@
 
 pub mod backend;
 pub mod config;
+pub mod convert;
 pub mod cpu;
 pub mod error;
 #[cfg(feature = "gpu")]

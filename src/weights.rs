@@ -104,6 +104,17 @@ fn to_f32(name: &str, dtype: Dtype, data: &[u8]) -> Result<Vec<f32>> {
     Ok(values)
 }
 
+/// Every tensor of a safetensors image, converted to f32, under its own name.
+pub(crate) fn safetensors_raw(bytes: &[u8], what: &str) -> Result<HashMap<String, (Vec<usize>, Vec<f32>)>> {
+    let file = SafeTensors::deserialize(bytes).map_err(|e| Error::checkpoint(what, e.to_string()))?;
+    let mut tensors = HashMap::new();
+    for (name, view) in file.tensors() {
+        let values = to_f32(&name, view.dtype(), view.data())?;
+        tensors.insert(name, (view.shape().to_vec(), values));
+    }
+    Ok(tensors)
+}
+
 impl Checkpoint {
     /// Opens a checkpoint folder: `config.json`, `model.safetensors` and the vocabulary, if any.
     /// The weights file is memory-mapped and read once.
@@ -150,13 +161,7 @@ impl Checkpoint {
         if bytes.is_empty() {
             return Err(Error::EmptyFile { path: PathBuf::from(what) });
         }
-        let file = SafeTensors::deserialize(bytes).map_err(|e| Error::checkpoint(what, e.to_string()))?;
-        let mut tensors = HashMap::new();
-        for (name, view) in file.tensors() {
-            let values = to_f32(&name, view.dtype(), view.data())?;
-            tensors.insert(name, (view.shape().to_vec(), values));
-        }
-        Self::from_raw(config, vocab, tensors)
+        Self::from_raw(config, vocab, safetensors_raw(bytes, what)?)
     }
 
     /// Validates named f32 tensors (shape, values) against `config`.

@@ -1,0 +1,127 @@
+//! Checkpoints in other formats: the seed's PyTorch state dicts (`.pt`/`.pth`), its browser
+//! export WTS1, and any safetensors file, read into a validated [`Checkpoint`]; and WTS1
+//! written back out for the seed's JavaScript demo. Our own format is written by
+//! [`Checkpoint::save`].
+//!
+//! Every reader treats its input as hostile: claimed lengths and counts are checked against the
+//! bytes present before anything is allocated, and no pickle code is ever run.
+
+pub mod infer;
+pub mod pickle_guard;
+pub mod pth;
+pub mod wts1;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::vocab::Vocab;
+use crate::weights::Checkpoint;
+
+pub use infer::{infer_config, Hints, Inferred};
+
+/// Named f32 tensors `(shape, values)`, as [`Checkpoint::from_raw`] takes them.
+pub type RawTensors = HashMap<String, (Vec<usize>, Vec<f32>)>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Safetensors,
+    Pytorch,
+    Wts1,
+}
+
+impl Format {
+    /// Tells the format from the first bytes.
+    pub fn detect(bytes: &[u8], what: &str) -> Result<Format> {
+        if bytes.is_empty() {
+            return Err(Error::EmptyFile { path: what.into() });
+        }
+        if bytes.starts_with(wts1::MAGIC) {
+            return Ok(Format::Wts1);
+        }
+        if bytes.starts_with(b"PK\x03\x04") || bytes[0] == 0x80 {
+            return Ok(Format::Pytorch);
+        }
+        // safetensors: a u64 header length, then a JSON object.
+        if bytes.len() >= 9 && bytes[8] == b'{' {
+            return Ok(Format::Safetensors);
+        }
+        Err(Error::checkpoint(
+            what,
+            format!(
+                "unrecognised format: expected safetensors, a torch.save zip (`PK`) or WTS1, found bytes {:?}",
+                &bytes[..bytes.len().min(8)]
+            ),
+        ))
+    }
+}
+
+/// Reads the tensors of one file, named as in our state dict.
+pub fn read_tensors(bytes: &[u8], format: Format, what: &str) -> Result<RawTensors> {
+    match format {
+        Format::Safetensors => {
+            if bytes.is_empty() {
+                return Err(Error::EmptyFile { path: what.into() });
+            }
+            crate::weights::safetensors_raw(bytes, what)
+        }
+        Format::Pytorch => pth::read(bytes, what),
+        Format::Wts1 => wts1::read(bytes, what),
+    }
+}
+
+/// A checkpoint read from another format, with the guesses its config needed.
+#[derive(Debug, Clone)]
+pub struct Imported {
+    pub checkpoint: Checkpoint,
+    pub format: Format,
+    pub notes: Vec<String>,
+}
+
+/// Reads and validates tensors from `bytes`; the config comes from `config` when given (with
+/// its vocabulary), else it is inferred from the shapes and `hints`.
+pub fn import_bytes(
+    bytes: &[u8],
+    what: &str,
+    hints: &Hints,
+    config: Option<(Config, Option<Vocab>)>,
+) -> Result<Imported> {
+    let format = Format::detect(bytes, what)?;
+    let tensors = read_tensors(bytes, format, what)?;
+    let (config, vocab, mut notes) = match config {
+        Some((config, vocab)) => (config, vocab, Vec::new()),
+        None => {
+            let Inferred { config, notes } = infer_config(&tensors, hints)?;
+            let vocab = config.vocab.clone().map(Vocab::new).transpose()?;
+            (config, vocab, notes)
+        }
+    };
+    if format == Format::Wts1 {
+        notes.push(
+            "WTS1 has no x0 head (proj_fin): it is set to zero, so the x0 preview is flat grey; sampling is unaffected"
+                .into(),
+        );
+    }
+    let checkpoint = Checkpoint::from_raw(config, vocab, tensors)?;
+    Ok(Imported { checkpoint, format, notes })
+}
+
+/// Imports a file in any supported format, or opens one of our checkpoint folders as is.
+pub fn import(path: &Path, hints: &Hints) -> Result<Imported> {
+    if path.is_dir() {
+        if path.join(crate::weights::CONFIG_FILE).is_file() {
+            let checkpoint = Checkpoint::open(path)?;
+            return Ok(Imported { checkpoint, format: Format::Safetensors, notes: Vec::new() });
+        }
+        return Err(Error::IsDirectory { path: path.into() });
+    }
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    import_bytes(&bytes, &path.display().to_string(), hints, None)
+}
+
+/// Writes `checkpoint` as WTS1 to `path` (see [`wts1::write`] for what is left out).
+pub fn save_wts1(checkpoint: &Checkpoint, path: &Path) -> Result<()> {
+    let bytes = wts1::write(checkpoint)?;
+    std::fs::write(path, bytes).map_err(|e| Error::io(path, e))
+}

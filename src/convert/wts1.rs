@@ -1,0 +1,204 @@
+//! The seed's browser export, "WTS1": little-endian throughout,
+//!
+//! ```text
+//! "WTS1"  u32 count
+//! count × { u32 key_len, key bytes, zero padding to a multiple of 4,
+//!           u32 ndims, ndims × u32 dim, u32 element_count, element_count × f32 }
+//! ```
+//!
+//! Keys use the seed's JavaScript names (`block_{i}.…`, `norm1.scale.weight`), which map one to
+//! one onto ours (`blocks.{i}.…`, `norm1.scale_proj.weight`). WTS1 carries no `proj_fin` (the x0
+//! head) and no `prompt_embed`; see [`read`] and [`write`] for what that means here.
+//!
+//! Every number in the file is checked against the bytes that are actually there before anything
+//! is allocated, so a lying count or length is an error, never a large allocation.
+
+use super::RawTensors;
+use crate::error::{Error, Result};
+use crate::weights::{expected_tensors, Checkpoint};
+
+pub const MAGIC: &[u8; 4] = b"WTS1";
+/// No tensor of this model has more dimensions; a larger claim is corruption.
+const MAX_DIMS: u32 = 8;
+/// The x0 head, which WTS1 files do not carry.
+pub const X0_HEAD: [&str; 2] = ["proj_fin.weight", "proj_fin.bias"];
+
+/// Our name for a WTS1 key: `block_{i}.` → `blocks.{i}.`, `.scale.weight` → `.scale_proj.weight`,
+/// `.shift.weight` → `.shift_proj.weight`. Other keys are the same in both.
+pub fn our_name(key: &str) -> String {
+    let mut name = match key.strip_prefix("block_").and_then(|rest| rest.split_once('.')) {
+        Some((index, rest)) if !index.is_empty() && index.bytes().all(|b| b.is_ascii_digit()) => {
+            format!("blocks.{index}.{rest}")
+        }
+        _ => key.to_string(),
+    };
+    for (short, long) in [(".scale.weight", ".scale_proj.weight"), (".shift.weight", ".shift_proj.weight")] {
+        if let Some(stem) = name.strip_suffix(short) {
+            name = format!("{stem}{long}");
+        }
+    }
+    name
+}
+
+/// The WTS1 key for one of our tensor names (the inverse of [`our_name`]).
+pub fn wts1_name(name: &str) -> String {
+    let mut key = match name.strip_prefix("blocks.").and_then(|rest| rest.split_once('.')) {
+        Some((index, rest)) if !index.is_empty() && index.bytes().all(|b| b.is_ascii_digit()) => {
+            format!("block_{index}.{rest}")
+        }
+        _ => name.to_string(),
+    };
+    for (long, short) in [(".scale_proj.weight", ".scale.weight"), (".shift_proj.weight", ".shift.weight")] {
+        if let Some(stem) = key.strip_suffix(long) {
+            key = format!("{stem}{short}");
+        }
+    }
+    key
+}
+
+/// A cursor that names what it was reading when the bytes ran out.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    what: &'a str,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, len: usize, field: &str) -> Result<&'a [u8]> {
+        let left = self.bytes.len() - self.pos;
+        if len > left {
+            return Err(Error::checkpoint(
+                self.what,
+                format!("truncated WTS1: {field} needs {len} bytes at offset {}, only {left} remain", self.pos),
+            ));
+        }
+        let out = &self.bytes[self.pos..self.pos + len];
+        self.pos += len;
+        Ok(out)
+    }
+
+    fn u32(&mut self, field: &str) -> Result<u32> {
+        let b = self.take(4, field)?;
+        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+}
+
+/// Reads a WTS1 image into tensors under our names. `proj_fin` is absent from WTS1, so the
+/// x0 head is filled with zeros: it then predicts a flat mid-grey image, which only the x0
+/// step preview shows. Sampling uses ε alone and is unaffected.
+pub fn read(bytes: &[u8], what: &str) -> Result<RawTensors> {
+    let mut r = Reader { bytes, pos: 0, what };
+    if bytes.is_empty() {
+        return Err(Error::EmptyFile { path: what.into() });
+    }
+    let magic = r.take(4, "the magic")?;
+    if magic != MAGIC {
+        return Err(Error::checkpoint(what, format!("expected the WTS1 magic `WTS1`, found {magic:?}")));
+    }
+    let count = r.u32("the tensor count")?;
+    let mut out = RawTensors::new();
+    for index in 0..count {
+        let field = |f: &str| format!("{f} of tensor {index} (of {count} claimed)");
+        let key_len = r.u32(&field("the key length"))? as usize;
+        let key = r.take(key_len, &field("the key"))?;
+        let key = std::str::from_utf8(key)
+            .map_err(|_| Error::checkpoint(what, format!("key of tensor {index} is not UTF-8")))?
+            .to_string();
+        let padding = r.take((4 - key_len % 4) % 4, &field("the key padding"))?;
+        if padding.iter().any(|&b| b != 0) {
+            return Err(Error::checkpoint(what, format!("padding after key `{key}` is not zero: {padding:?}")));
+        }
+        let ndims = r.u32(&format!("the rank of `{key}`"))?;
+        if ndims > MAX_DIMS {
+            return Err(Error::checkpoint(what, format!("`{key}` claims {ndims} dimensions, at most {MAX_DIMS} expected")));
+        }
+        let shape = (0..ndims)
+            .map(|_| r.u32(&format!("the shape of `{key}`")).map(|d| d as usize))
+            .collect::<Result<Vec<_>>>()?;
+        let elements = r.u32(&format!("the element count of `{key}`"))? as usize;
+        let product = shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
+        if product != Some(elements) {
+            return Err(Error::checkpoint(
+                what,
+                format!("`{key}` has shape {shape:?} but claims {elements} elements"),
+            ));
+        }
+        let data = r.take(elements.saturating_mul(4), &format!("the data of `{key}` ({elements} f32)"))?;
+        let values = data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+        let name = our_name(&key);
+        if out.insert(name, (shape, values)).is_some() {
+            return Err(Error::checkpoint(what, format!("key `{key}` appears twice")));
+        }
+    }
+    if r.pos != bytes.len() {
+        return Err(Error::checkpoint(
+            what,
+            format!("{} bytes follow the {count} tensors the header counts", bytes.len() - r.pos),
+        ));
+    }
+    if let Some((shape, _)) = out.get("to_pixels.weight") {
+        if shape.len() == 2 {
+            let (patch, dim) = (shape[0], shape[1]);
+            out.entry(X0_HEAD[0].into()).or_insert_with(|| (vec![patch, dim], vec![0.0; patch * dim]));
+            out.entry(X0_HEAD[1].into()).or_insert_with(|| (vec![patch], vec![0.0; patch]));
+        }
+    }
+    Ok(out)
+}
+
+/// Writes a checkpoint as WTS1 in state-dict order, leaving out the x0 head (WTS1 has no place
+/// for it). Prompt-conditioned checkpoints are refused: WTS1 has no `prompt_embed` key and no
+/// vocabulary, so the result could not be prompted.
+pub fn write(checkpoint: &Checkpoint) -> Result<Vec<u8>> {
+    if checkpoint.is_conditional() {
+        return Err(Error::checkpoint(
+            "WTS1 export",
+            "the checkpoint is prompt-conditioned, but WTS1 has no `prompt_embed` key or vocabulary; export it as safetensors",
+        ));
+    }
+    let names: Vec<(String, Vec<usize>)> =
+        expected_tensors(&checkpoint.config, None).into_iter().filter(|(n, _)| !X0_HEAD.contains(&n.as_str())).collect();
+    let mut out = Vec::new();
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&(names.len() as u32).to_le_bytes());
+    for (name, shape) in names {
+        let tensor = checkpoint.tensors.get(&name).ok_or_else(|| Error::MissingTensor { name: name.clone(), expected: shape.clone() })?;
+        let values = tensor.flatten_all()?.to_vec1::<f32>()?;
+        let key = wts1_name(&name);
+        out.extend_from_slice(&(key.len() as u32).to_le_bytes());
+        out.extend_from_slice(key.as_bytes());
+        out.resize(out.len() + (4 - key.len() % 4) % 4, 0);
+        out.extend_from_slice(&(shape.len() as u32).to_le_bytes());
+        for d in &shape {
+            out.extend_from_slice(&(*d as u32).to_le_bytes());
+        }
+        out.extend_from_slice(&(values.len() as u32).to_le_bytes());
+        for v in values {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_map_both_ways_for_every_tensor_kind() {
+        let pairs = [
+            ("block_3.norm1.scale.weight", "blocks.3.norm1.scale_proj.weight"),
+            ("block_0.norm2.shift.weight", "blocks.0.norm2.shift_proj.weight"),
+            ("block_12.attn.to_q.weight", "blocks.12.attn.to_q.weight"),
+            ("block_1.ff.net.2.weight", "blocks.1.ff.net.2.weight"),
+            ("final_norm.scale.weight", "final_norm.scale_proj.weight"),
+            ("time_mlp.1.weight", "time_mlp.1.weight"),
+            ("to_pixels.weight", "to_pixels.weight"),
+        ];
+        for (key, name) in pairs {
+            assert_eq!(our_name(key), name);
+            assert_eq!(wts1_name(name), key);
+        }
+        assert_eq!(our_name("block_x.attn.to_q.weight"), "block_x.attn.to_q.weight");
+    }
+}

@@ -106,7 +106,19 @@ fn to_f32(name: &str, dtype: Dtype, data: &[u8]) -> Result<Vec<f32>> {
 
 /// Every tensor of a safetensors image, converted to f32, under its own name.
 pub(crate) fn safetensors_raw(bytes: &[u8], what: &str) -> Result<HashMap<String, (Vec<usize>, Vec<f32>)>> {
-    let file = SafeTensors::deserialize(bytes).map_err(|e| Error::checkpoint(what, e.to_string()))?;
+    let Some(head) = bytes.first_chunk::<8>() else {
+        return Err(Error::checkpoint(what, format!("truncated: {} bytes, expected an 8-byte header length first", bytes.len())));
+    };
+    let claimed = u64::from_le_bytes(*head);
+    if claimed > (bytes.len() - 8) as u64 {
+        return Err(Error::checkpoint(
+            what,
+            format!("the header claims {claimed} bytes, but only {} follow the length field", bytes.len() - 8),
+        ));
+    }
+    let file = SafeTensors::deserialize(bytes).map_err(|e| {
+        Error::checkpoint(what, crate::convert::safetensors::explain(bytes).unwrap_or_else(|| format!("safetensors: {e}")))
+    })?;
     let mut tensors = HashMap::new();
     for (name, view) in file.tensors() {
         let values = to_f32(&name, view.dtype(), view.data())?;

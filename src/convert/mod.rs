@@ -9,6 +9,7 @@
 pub mod infer;
 pub mod pickle_guard;
 pub mod pth;
+pub mod safetensors;
 pub mod wts1;
 
 use std::collections::HashMap;

@@ -165,6 +165,7 @@ impl<'a> Machine<'a> {
 
     /// Runs one opcode; returns true at STOP.
     fn step(&mut self) -> Result<bool> {
+        let start = self.pos;
         let op = self.take(1, "an opcode")?[0];
         match op {
             0x80 => {
@@ -175,7 +176,7 @@ impl<'a> Machine<'a> {
                 let name = String::from_utf8_lossy(self.line("GLOBAL")?).into_owned();
                 let global = format!("{module}.{name}");
                 if !ALLOWED_GLOBALS.contains(&global.as_str()) {
-                    return Err(Error::UnsafePickle { what: self.what.into(), global, offset: self.pos });
+                    return Err(Error::UnsafePickle { what: self.what.into(), global, offset: start });
                 }
                 self.leaf(global.len() as u64)?
             }
@@ -253,7 +254,7 @@ impl<'a> Machine<'a> {
             }
             b'.' => return Ok(true),
             other => {
-                self.pos -= 1;
+                self.pos = start;
                 return Err(self.fail(format!(
                     "opcode 0x{other:02x} is not one a protocol-2 `torch.save` state dict uses"
                 )));

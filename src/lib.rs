@@ -19,6 +19,8 @@ pub mod pipeline;
 pub mod sampler;
 pub mod schedule;
 pub mod vocab;
+#[cfg(all(target_arch = "wasm32", feature = "wasm"))]
+pub mod wasm;
 pub mod weights;
 
 pub use config::Config;

@@ -1,0 +1,44 @@
+//! Writes a checkpoint folder of random weights, for browser tests and benchmarks before (or
+//! without) trained weights: `cargo run --release --example random_checkpoint -- DIR --tiny`.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use candle_core::DType;
+use clap::Parser;
+use favicon_diffusor::vocab::Vocab;
+use favicon_diffusor::{Checkpoint, Config};
+
+#[derive(Parser)]
+#[command(about = "Write config.json + model.safetensors with random weights")]
+struct Args {
+    /// Output folder (created if missing).
+    dir: PathBuf,
+    /// A tiny model (dim 32, one block, 8 timesteps) instead of the default ~11M-parameter one.
+    #[arg(long)]
+    tiny: bool,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Prompt words, comma-separated; empty for an unconditional checkpoint.
+    #[arg(long, default_value = "hippo,red,heart,sun")]
+    vocab: String,
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let words: Vec<String> = args.vocab.split(',').map(str::trim).filter(|w| !w.is_empty()).map(String::from).collect();
+    let base = if args.tiny {
+        Config { dim: 32, depth: 1, heads: 2, head_dim: 16, mlp_mult: 2, time_dim: 16, timesteps: 8, ..Config::default() }
+    } else {
+        Config::default()
+    };
+    let config = Config { vocab: (!words.is_empty()).then(|| words.clone()), ..base };
+    let vocab = config.vocab.clone().map(Vocab::new).transpose()?;
+    let rows = vocab.as_ref().map(|v| v.len() + 1);
+    let tensors = favicon_diffusor::model::random_tensors(&config, rows, args.seed)?;
+    let checkpoint = Checkpoint::from_tensors(config, vocab, tensors)?;
+    // f16, as the shipped weights are and as the GPU stores them: CPU and GPU then share every weight.
+    checkpoint.save(&args.dir, DType::F16).with_context(|| format!("writing {}", args.dir.display()))?;
+    println!("wrote {} ({} parameters)", args.dir.display(), checkpoint.parameter_count());
+    Ok(())
+}

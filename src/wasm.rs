@@ -1,0 +1,377 @@
+//! The browser front end (wasm-bindgen), driven by `web/worker.js`.
+//!
+//! The worker fetches and caches the checkpoint files, then hands their bytes to
+//! [`Diffusor::new`], which validates them like any other checkpoint. [`Diffusor::choose`]
+//! picks WebGPU or the candle CPU path; [`Diffusor::generate`] runs one request and reports
+//! every step with an RGBA preview. Images cross to JavaScript as 8-bit RGBA, ready for
+//! `ImageData`.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+
+use js_sys::{Function, Object, Promise, Reflect, Uint8Array};
+use serde::Deserialize;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+
+use crate::cpu::CpuEngine;
+use crate::error::{Error, Result};
+use crate::gpu::GpuEngine;
+use crate::image as img;
+use crate::pipeline::{self, Engine as _, Job, Preview, Request, StepEvent};
+use crate::sampler::SamplerKind;
+use crate::vocab::Vocab;
+use crate::{Checkpoint, Config};
+
+#[wasm_bindgen(start)]
+fn start() {
+    console_error_panic_hook::set_once();
+}
+
+/// A request as the page sends it, as JSON: every field optional.
+#[derive(Deserialize)]
+#[serde(default, deny_unknown_fields, rename_all = "camelCase")]
+struct WebRequest {
+    prompt: String,
+    guidance: f32,
+    seed: u64,
+    /// Defaults to every timestep.
+    steps: Option<usize>,
+    sampler: String,
+    /// "x0", "xt" or "none".
+    preview: String,
+    /// img2img strength, used when an init image comes with the request.
+    strength: f32,
+}
+
+impl Default for WebRequest {
+    fn default() -> Self {
+        let base = Request::default();
+        WebRequest {
+            prompt: base.prompt,
+            guidance: base.guidance,
+            seed: base.seed,
+            steps: None,
+            sampler: "ddpm".into(),
+            preview: "x0".into(),
+            strength: base.strength,
+        }
+    }
+}
+
+impl WebRequest {
+    fn resolve(self, config: &Config, init: Option<Vec<f32>>) -> Result<Request> {
+        let preview = match self.preview.as_str() {
+            "x0" => Preview::X0,
+            "xt" => Preview::Xt,
+            "none" => Preview::None,
+            other => return Err(Error::Request(format!("unknown preview `{other}`, expected x0, xt or none"))),
+        };
+        Ok(Request {
+            prompt: self.prompt,
+            guidance: self.guidance,
+            seed: self.seed,
+            steps: self.steps.unwrap_or(config.timesteps),
+            sampler: self.sampler.parse()?,
+            batch: 1,
+            init,
+            strength: self.strength,
+            preview,
+        })
+    }
+}
+
+/// A WebGPU engine and the reason its device was lost, once it is.
+struct Gpu {
+    engine: GpuEngine,
+    lost: Arc<Mutex<Option<String>>>,
+}
+
+impl Gpu {
+    async fn new(checkpoint: &Checkpoint) -> Result<Gpu> {
+        let engine = GpuEngine::new(checkpoint).await?;
+        let lost = Arc::new(Mutex::new(None));
+        let sink = lost.clone();
+        engine.context().device.set_device_lost_callback(move |reason, message| {
+            if let Ok(mut slot) = sink.lock() {
+                slot.get_or_insert_with(|| format!("{reason:?}: {message}"));
+            }
+        });
+        Ok(Gpu { engine, lost })
+    }
+
+    fn lost(&self) -> Option<String> {
+        self.lost.lock().ok().and_then(|slot| slot.clone())
+    }
+}
+
+enum Engine {
+    Cpu(CpuEngine),
+    Gpu(Box<Gpu>),
+}
+
+impl Engine {
+    async fn run(&mut self, job: &Job, on_step: &mut dyn FnMut(StepEvent)) -> Result<Vec<f32>> {
+        match self {
+            Engine::Cpu(cpu) => cpu.run(job, on_step),
+            Engine::Gpu(gpu) => gpu.engine.run_async(job, on_step).await,
+        }
+    }
+
+    /// What the status line shows: `{ backend, adapter, software }`.
+    fn describe(&self) -> Object {
+        match self {
+            Engine::Cpu(_) => object(&[("backend", "cpu".into()), ("adapter", "wasm (candle)".into())]),
+            Engine::Gpu(gpu) => {
+                let ctx = gpu.engine.context();
+                object(&[
+                    ("backend", "webgpu".into()),
+                    ("adapter", ctx.info.name.as_str().into()),
+                    ("software", ctx.is_software().into()),
+                ])
+            }
+        }
+    }
+}
+
+fn object(fields: &[(&str, JsValue)]) -> Object {
+    let out = Object::new();
+    for (key, value) in fields {
+        // Setting a plain property on a fresh object cannot fail.
+        let _ = Reflect::set(&out, &JsValue::from_str(key), value);
+    }
+    out
+}
+
+fn js_error(e: impl std::fmt::Display) -> JsValue {
+    js_sys::Error::new(&e.to_string()).into()
+}
+
+fn now_ms() -> f64 {
+    js_sys::Date::now()
+}
+
+/// One planar [-1, 1] image to RGBA bytes.
+fn rgba(planar: &[f32], size: usize) -> Vec<u8> {
+    img::to_rgb(planar, size).pixels().flat_map(|p| [p[0], p[1], p[2], 255]).collect()
+}
+
+fn rgb_from_rgba(bytes: &[u8], size: usize) -> Result<image::RgbImage> {
+    if bytes.len() != size * size * 4 {
+        return Err(Error::Request(format!("expected {size}×{size} RGBA ({} bytes), found {}", size * size * 4, bytes.len())));
+    }
+    Ok(image::RgbImage::from_fn(size as u32, size as u32, |x, y| {
+        let at = (y as usize * size + x as usize) * 4;
+        image::Rgb([bytes[at], bytes[at + 1], bytes[at + 2]])
+    }))
+}
+
+struct State {
+    checkpoint: Rc<Checkpoint>,
+    /// Taken out while a generation runs, so a second call finds it busy instead of waiting.
+    engine: Option<Engine>,
+}
+
+/// A validated checkpoint and the engine that samples it.
+#[wasm_bindgen]
+pub struct Diffusor {
+    state: Rc<RefCell<State>>,
+}
+
+#[wasm_bindgen]
+impl Diffusor {
+    /// Validates `config.json` text and `model.safetensors` bytes; `vocab` is the text of the
+    /// config's `vocab_file`, one word per line, when it names one.
+    #[wasm_bindgen(constructor)]
+    pub fn new(config_json: &str, weights: &[u8], vocab: Option<String>) -> std::result::Result<Diffusor, JsValue> {
+        let load = || -> Result<Checkpoint> {
+            let config = Config::from_json(config_json, "config.json")?;
+            let vocab = match (&config.vocab, &config.vocab_file, vocab) {
+                (Some(words), _, _) => Some(Vocab::new(words.clone())?),
+                (None, Some(_), Some(text)) => {
+                    Some(Vocab::new(text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect())?)
+                }
+                (None, Some(file), None) => {
+                    return Err(Error::Config {
+                        path: "config.json".into(),
+                        message: format!("names `vocab_file` {file}, but its text was not passed"),
+                    })
+                }
+                (None, None, _) => None,
+            };
+            Checkpoint::from_safetensors_bytes(config, vocab, weights, "model.safetensors")
+        };
+        let checkpoint = load().map_err(js_error)?;
+        Ok(Diffusor { state: Rc::new(RefCell::new(State { checkpoint: Rc::new(checkpoint), engine: None })) })
+    }
+
+    /// `{ parameters, conditional, vocab, imageSize, timesteps }`.
+    pub fn info(&self) -> Object {
+        let state = self.state.borrow();
+        let ck = &state.checkpoint;
+        let words: js_sys::Array = ck.vocab.iter().flat_map(|v| v.words()).map(|w| JsValue::from_str(w)).collect();
+        object(&[
+            ("parameters", (ck.parameter_count() as f64).into()),
+            ("conditional", ck.is_conditional().into()),
+            ("vocab", words.into()),
+            ("imageSize", (ck.config.image_size as f64).into()),
+            ("timesteps", (ck.config.timesteps as f64).into()),
+        ])
+    }
+
+    /// Picks the engine: `"cpu"`, `"gpu"` or `"auto"`. Auto takes WebGPU when it gives a
+    /// hardware adapter; when the adapter is a software fallback it times a few steps on both
+    /// and keeps the faster. Resolves to `{ backend, adapter, software, note }`.
+    pub fn choose(&self, mode: String) -> Promise {
+        let state = self.state.clone();
+        future_to_promise(async move {
+            let checkpoint = state.borrow().checkpoint.clone();
+            let cpu = || -> Result<Engine> { Ok(Engine::Cpu(CpuEngine::new(checkpoint.model()?))) };
+            let (engine, note) = match mode.as_str() {
+                "cpu" => (cpu().map_err(js_error)?, None),
+                "gpu" => (Engine::Gpu(Box::new(Gpu::new(&checkpoint).await.map_err(js_error)?)), None),
+                "auto" => match Gpu::new(&checkpoint).await {
+                    Err(e) => (cpu().map_err(js_error)?, Some(format!("WebGPU unavailable ({e}); using the CPU"))),
+                    Ok(gpu) if !gpu.engine.context().is_software() => (Engine::Gpu(Box::new(gpu)), None),
+                    Ok(gpu) => {
+                        let (engine, note) = faster(&checkpoint, Engine::Gpu(Box::new(gpu)), cpu().map_err(js_error)?)
+                            .await
+                            .map_err(js_error)?;
+                        (engine, Some(note))
+                    }
+                },
+                other => return Err(js_error(format!("unknown backend `{other}`, expected auto, gpu or cpu"))),
+            };
+            let described = engine.describe();
+            if let Some(note) = note {
+                let _ = Reflect::set(&described, &"note".into(), &note.into());
+            }
+            state.borrow_mut().engine = Some(engine);
+            Ok(described.into())
+        })
+    }
+
+    /// Runs one request (JSON, see `WebRequest`); `init` is an RGBA image of the model's size
+    /// for img2img. `on_step(index, total, rgba | null)` follows every step. Resolves to
+    /// `{ rgba, notice }`, where `notice` says when a lost WebGPU device was re-initialised.
+    pub fn generate(&self, request_json: String, init: Option<Vec<u8>>, on_step: Function) -> Promise {
+        let state = self.state.clone();
+        future_to_promise(async move {
+            let (checkpoint, engine) = {
+                let mut s = state.borrow_mut();
+                (s.checkpoint.clone(), s.engine.take())
+            };
+            let Some(mut engine) = engine else {
+                return Err(js_error("busy: a generation is already running, or no backend was chosen"));
+            };
+            let result = generate(&checkpoint, &mut engine, &request_json, init, &on_step).await;
+            state.borrow_mut().engine = Some(engine);
+            let (image, notice) = result.map_err(js_error)?;
+            Ok(object(&[("rgba", Uint8Array::from(image.as_slice()).into()), ("notice", notice.into())]).into())
+        })
+    }
+
+    /// When the WebGPU device has been lost since the last call, re-initialises it and resolves
+    /// to a line saying so; otherwise to `null`.
+    #[wasm_bindgen(js_name = checkDevice)]
+    pub fn check_device(&self) -> Promise {
+        let state = self.state.clone();
+        future_to_promise(async move {
+            let (checkpoint, engine) = {
+                let mut s = state.borrow_mut();
+                (s.checkpoint.clone(), s.engine.take())
+            };
+            let Some(mut engine) = engine else { return Ok(JsValue::NULL) };
+            let result = recover(&checkpoint, &mut engine).await;
+            state.borrow_mut().engine = Some(engine);
+            Ok(result.map_err(js_error)?.map_or(JsValue::NULL, JsValue::from))
+        })
+    }
+
+    /// Destroys the WebGPU device, as a driver reset would (for tests of the recovery path).
+    #[wasm_bindgen(js_name = loseDevice)]
+    pub fn lose_device(&self) -> bool {
+        match &self.state.borrow().engine {
+            Some(Engine::Gpu(gpu)) => {
+                gpu.engine.context().device.destroy();
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// Re-creates a lost GPU engine in place; says what happened when it did.
+async fn recover(checkpoint: &Checkpoint, engine: &mut Engine) -> Result<Option<String>> {
+    let Engine::Gpu(gpu) = engine else { return Ok(None) };
+    let Some(reason) = gpu.lost() else { return Ok(None) };
+    *gpu = Box::new(Gpu::new(checkpoint).await?);
+    Ok(Some(format!("the WebGPU device was lost ({reason}); re-initialised it")))
+}
+
+async fn generate(
+    checkpoint: &Checkpoint,
+    engine: &mut Engine,
+    request_json: &str,
+    init: Option<Vec<u8>>,
+    on_step: &Function,
+) -> Result<(Vec<u8>, Option<String>)> {
+    let size = checkpoint.config.image_size;
+    let web: WebRequest =
+        serde_json::from_str(request_json).map_err(|e| Error::Request(format!("bad request JSON: {e}")))?;
+    let init = match init {
+        Some(bytes) => Some(img::from_rgb(&rgb_from_rgba(&bytes, size)?, size)),
+        None => None,
+    };
+    let job = pipeline::job(checkpoint, &web.resolve(&checkpoint.config, init)?)?;
+    let mut report = |event: StepEvent| {
+        let preview = event.preview.map_or(JsValue::NULL, |p| Uint8Array::from(rgba(p, size).as_slice()).into());
+        let _ = on_step.call3(&JsValue::NULL, &(event.index as f64).into(), &(event.total as f64).into(), &preview);
+    };
+    // A device lost while idle is replaced before the run; one lost during it, once after.
+    let mut notice = recover(checkpoint, engine).await?;
+    let images = match engine.run(&job, &mut report).await {
+        Ok(images) => images,
+        Err(e) => match recover(checkpoint, engine).await? {
+            Some(lost) if notice.is_none() => {
+                notice = Some(lost);
+                engine.run(&job, &mut report).await?
+            }
+            _ => return Err(e),
+        },
+    };
+    Ok((rgba(&images, size), notice))
+}
+
+/// Times a short DDIM run on each engine (after one warm-up run on the GPU, which compiles its
+/// pipelines) and keeps the faster, with a line saying what was measured.
+async fn faster(checkpoint: &Checkpoint, mut gpu: Engine, mut cpu: Engine) -> Result<(Engine, String)> {
+    let probe = |steps| Request { steps, sampler: SamplerKind::Ddim, guidance: 1.0, ..Request::default() };
+    let (warm, timed) = (pipeline::job(checkpoint, &probe(1))?, pipeline::job(checkpoint, &probe(2))?);
+    gpu.run(&warm, &mut |_| {}).await?;
+    let start = now_ms();
+    gpu.run(&timed, &mut |_| {}).await?;
+    let gpu_ms = (now_ms() - start) / 2.0;
+    let start = now_ms();
+    cpu.run(&warm, &mut |_| {}).await?;
+    let cpu_ms = now_ms() - start;
+    let measured = format!("WebGPU is a software adapter: {gpu_ms:.0} ms/step there vs {cpu_ms:.0} ms/step on the CPU");
+    Ok(if gpu_ms <= cpu_ms {
+        (gpu, format!("{measured}; using WebGPU"))
+    } else {
+        (cpu, format!("{measured}; using the CPU"))
+    })
+}
+
+/// PNG bytes of a `size`×`size` RGBA image (alpha dropped).
+#[wasm_bindgen(js_name = pngBytes)]
+pub fn png_bytes(rgba: &[u8], size: usize) -> std::result::Result<Vec<u8>, JsValue> {
+    img::png_bytes(&rgb_from_rgba(rgba, size).map_err(js_error)?).map_err(js_error)
+}
+
+/// A favicon `.ico` (16, 32, 48 and 64 px) of a `size`×`size` RGBA image.
+#[wasm_bindgen(js_name = icoBytes)]
+pub fn ico_bytes(rgba: &[u8], size: usize) -> std::result::Result<Vec<u8>, JsValue> {
+    img::ico_bytes(&rgb_from_rgba(rgba, size).map_err(js_error)?).map_err(js_error)
+}

@@ -1,0 +1,133 @@
+// Shared by the browser tests: Chromium, the static server, checkpoints and native references.
+
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { chromium } from 'playwright-core';
+import { serve } from '../serve.mjs';
+
+const run = promisify(execFile);
+export const repo = fileURLToPath(new URL('../..', import.meta.url));
+export const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+
+// A fresh profile per browser, so no cached weights or state leak between tests. Returns a
+// browser context (playwright passes --user-data-dir itself for a persistent context).
+export async function launch({ webgpu = true } = {}) {
+  const profile = await mkdtemp(join(tmpdir(), 'fd-chromium-'));
+  const args = [
+    '--headless',
+    '--no-sandbox',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+  ];
+  if (webgpu) args.push('--enable-unsafe-webgpu');
+  else args.push('--disable-features=WebGPU');
+  const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args });
+  const close = context.close.bind(context);
+  context.close = async () => {
+    await close();
+    await rm(profile, { recursive: true, force: true });
+  };
+  return context;
+}
+
+// The demo's server on a free port, with `weights` as its /weights/ folder.
+export async function server(weights) {
+  const srv = await serve({ port: 0, weights });
+  const url = `http://127.0.0.1:${srv.address().port}/`;
+  return { url, close: () => new Promise((done) => srv.close(done)) };
+}
+
+async function cargoExample(name, args) {
+  const { stdout } = await run('cargo', ['run', '--quiet', '--release', '--example', name, '--', ...args], {
+    cwd: repo,
+    maxBuffer: 1 << 24,
+  });
+  return stdout;
+}
+
+export async function tempDir(name) {
+  return mkdtemp(join(tmpdir(), `fd-${name}-`));
+}
+
+// A random checkpoint folder (tiny unless told otherwise).
+export async function checkpoint({ tiny = true, seed = 1 } = {}) {
+  const dir = await tempDir('weights');
+  await cargoExample('random_checkpoint', [dir, '--seed', String(seed), ...(tiny ? ['--tiny'] : [])]);
+  return dir;
+}
+
+// The native CPU path's PNG for the same request: the independent reference.
+export async function nativeReference(weights, { prompt, seed, steps, sampler, guidance = 3, init, strength }) {
+  const out = join(await tempDir('ref'), 'ref.png');
+  const args = ['--backend', 'cpu', '--weights', weights, '--prompt', prompt, '--seed', String(seed)];
+  args.push('--steps', String(steps), '--sampler', sampler, '--guidance', String(guidance), '--out', out);
+  if (init) args.push('--init', init, '--strength', String(strength));
+  await cargoExample('sample', args);
+  return readFile(out);
+}
+
+// RGBA pixels of an image URL, decoded by the browser.
+export async function pixels(page, src) {
+  return page.evaluate(async (src) => {
+    const img = new Image();
+    img.src = src;
+    await img.decode();
+    const canvas = document.createElement('canvas');
+    canvas.width = img.naturalWidth;
+    canvas.height = img.naturalHeight;
+    const ctx = canvas.getContext('2d');
+    ctx.drawImage(img, 0, 0);
+    return { width: img.naturalWidth, height: img.naturalHeight, data: [...ctx.getImageData(0, 0, canvas.width, canvas.height).data] };
+  }, src);
+}
+
+export const dataUrl = (png) => `data:image/png;base64,${png.toString('base64')}`;
+
+// Per-channel differences in 8-bit levels over RGB: the mean, the largest, and the share of
+// values more than 4 levels apart.
+export function difference(a, b) {
+  let sum = 0;
+  let max = 0;
+  let far = 0;
+  let count = 0;
+  for (let i = 0; i < a.data.length; i++) {
+    if (i % 4 === 3) continue;
+    const d = Math.abs(a.data[i] - b.data[i]);
+    sum += d;
+    max = Math.max(max, d);
+    far += d > 4 ? 1 : 0;
+    count++;
+  }
+  return { mean: sum / count, max, outliers: far / count };
+}
+
+// Equal within float tolerance: random weights amplify the last bits of a few values, so a
+// handful of outliers is allowed, a visibly different image is not.
+export const close = (diff) => diff.mean < 0.5 && diff.outliers < 0.005;
+
+// Opens the demo and waits until the model is ready (or failed).
+export async function openDemo(browser, url, query = '') {
+  const page = await browser.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(`${url}?${query}`);
+  await page.waitForFunction(() => ['ready', 'failed'].includes(document.body.dataset.state), null, { timeout: 120_000 });
+  page.errors = errors;
+  return page;
+}
+
+// Clicks Generate and waits for it to finish; returns the favicon's href.
+export async function generate(page, timeout = 120_000) {
+  await page.click('#generate');
+  await page.waitForFunction(() => ['done', 'failed'].includes(document.body.dataset.state), null, { timeout });
+  const error = await page.textContent('#error');
+  if (error) throw new Error(`the page failed: ${error}`);
+  return page.evaluate(() => document.querySelector('link[rel~="icon"]').href);
+}

@@ -56,6 +56,24 @@ pub enum Error {
     #[error("hub: {0}")]
     Hub(String),
 
+    #[error("hub: `{repo}` not found at {endpoint} ({detail})")]
+    HubRepoNotFound { repo: String, endpoint: String, detail: String },
+
+    #[error("hub: `{repo}` has no file `{file}` ({detail})")]
+    HubFileMissing { repo: String, file: String, detail: String },
+
+    #[error("hub: cannot reach {endpoint} ({detail}); with HF_HUB_OFFLINE=1 cached checkpoints load without it")]
+    HubUnreachable { endpoint: String, detail: String },
+
+    #[error("hub: `{file}` of `{repo}` is not in the cache {cache}, and HF_HUB_OFFLINE is set")]
+    HubNotCached { repo: String, file: String, cache: PathBuf },
+
+    #[error("hub: the downloaded `{file}` ({size} bytes) does not match its etag (expected {expected}, found {found}); removed it from the cache, run again")]
+    HubCorrupt { file: String, expected: String, found: String, size: usize },
+
+    #[error("hub: `{repo}` downloaded, but it is not a valid checkpoint: {source}")]
+    HubInvalid { repo: String, source: Box<Error> },
+
     #[error("{what}: the pickle calls `{global}` (byte {offset}), which is not one of the tensor-rebuild functions a state dict uses; refusing it (pickle code is never run)")]
     UnsafePickle { what: String, global: String, offset: usize },
 

@@ -84,7 +84,8 @@ fn run(args: Args) -> Result<()> {
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
             let config = Config::from_json(&text, &path.display().to_string())?;
-            let vocab = config.vocab.clone().or(hints.vocab.clone()).map(favicon_diffusor::vocab::Vocab::new).transpose()?;
+            let vocab =
+                config.vocab.clone().or(hints.vocab.clone()).map(favicon_diffusor::vocab::Vocab::new).transpose()?;
             let bytes = std::fs::read(&args.input).with_context(|| format!("reading {}", args.input.display()))?;
             convert::import_bytes(&bytes, &args.input.display().to_string(), &hints, Some((config, vocab)))?
         }

@@ -44,7 +44,10 @@ impl HubOptions {
         let offline = var("HF_HUB_OFFLINE")
             .is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"));
         Ok(HubOptions {
-            endpoint: var("HF_ENDPOINT").unwrap_or_else(|| "https://huggingface.co".into()).trim_end_matches('/').into(),
+            endpoint: var("HF_ENDPOINT")
+                .unwrap_or_else(|| "https://huggingface.co".into())
+                .trim_end_matches('/')
+                .into(),
             cache,
             offline,
             token: var("HF_TOKEN").filter(|t| !t.trim().is_empty()),
@@ -117,7 +120,10 @@ pub fn pull_with(spec: &str, options: &HubOptions) -> Result<PathBuf> {
         if !matches!(Path::new(vocab).components().collect::<Vec<_>>().as_slice(), [std::path::Component::Normal(_)]) {
             return Err(Error::HubInvalid {
                 repo: spec.into(),
-                source: Box::new(Error::Config { path: "config.json".into(), message: format!("`vocab_file` must be a plain file name, found `{vocab}`") }),
+                source: Box::new(Error::Config {
+                    path: "config.json".into(),
+                    message: format!("`vocab_file` must be a plain file name, found `{vocab}`"),
+                }),
             });
         }
         files.push(fetch(vocab)?);
@@ -214,10 +220,20 @@ mod tests {
             move |name: &str| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
         };
         let o = HubOptions::from_lookup(vars(&[("HOME", "/h")])).unwrap();
-        assert_eq!((o.cache, o.offline, o.endpoint.as_str()), (PathBuf::from("/h/.cache/huggingface/hub"), false, "https://huggingface.co"));
-        let o = HubOptions::from_lookup(vars(&[("HOME", "/h"), ("HF_HOME", "/x"), ("HF_HUB_OFFLINE", "1"), ("HF_ENDPOINT", "http://127.0.0.1:9/")])).unwrap();
+        assert_eq!(
+            (o.cache, o.offline, o.endpoint.as_str()),
+            (PathBuf::from("/h/.cache/huggingface/hub"), false, "https://huggingface.co")
+        );
+        let o = HubOptions::from_lookup(vars(&[
+            ("HOME", "/h"),
+            ("HF_HOME", "/x"),
+            ("HF_HUB_OFFLINE", "1"),
+            ("HF_ENDPOINT", "http://127.0.0.1:9/"),
+        ]))
+        .unwrap();
         assert_eq!((o.cache, o.offline, o.endpoint.as_str()), (PathBuf::from("/x/hub"), true, "http://127.0.0.1:9"));
-        let o = HubOptions::from_lookup(vars(&[("HF_HUB_CACHE", "/c"), ("HF_HOME", "/x"), ("HF_HUB_OFFLINE", "0")])).unwrap();
+        let o = HubOptions::from_lookup(vars(&[("HF_HUB_CACHE", "/c"), ("HF_HOME", "/x"), ("HF_HUB_OFFLINE", "0")]))
+            .unwrap();
         assert_eq!((o.cache, o.offline), (PathBuf::from("/c"), false));
         assert!(HubOptions::from_lookup(vars(&[])).is_err());
     }

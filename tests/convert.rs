@@ -94,7 +94,8 @@ fn conditional_state_dict_needs_its_vocabulary() {
     let err = convert::import(&port("cond.pt"), &tiny_hints()).unwrap_err();
     assert!(err.to_string().contains("3 words") && err.to_string().contains("vocabulary"), "{err}");
 
-    let words: Vec<String> = std::fs::read_to_string(port("cond_vocab.txt")).unwrap().lines().map(String::from).collect();
+    let words: Vec<String> =
+        std::fs::read_to_string(port("cond_vocab.txt")).unwrap().lines().map(String::from).collect();
     let hints = Hints { vocab: Some(words.clone()), ..tiny_hints() };
     let imported = convert::import(&port("cond.pt"), &hints).unwrap();
     assert_eq!(imported.checkpoint.config, config("cond"));

@@ -57,7 +57,18 @@ fn largest_allocation<T>(f: impl FnOnce() -> T) -> (T, usize) {
 const SMALL: usize = 1 << 20;
 
 fn tiny() -> Config {
-    Config { image_size: 8, patch_size: 4, dim: 8, depth: 1, heads: 2, head_dim: 4, mlp_mult: 2, time_dim: 4, timesteps: 4, ..Config::default() }
+    Config {
+        image_size: 8,
+        patch_size: 4,
+        dim: 8,
+        depth: 1,
+        heads: 2,
+        head_dim: 4,
+        mlp_mult: 2,
+        time_dim: 4,
+        timesteps: 4,
+        ..Config::default()
+    }
 }
 
 fn valid_safetensors() -> Vec<u8> {
@@ -161,7 +172,9 @@ fn state_dict_pickle(name: &str, storage_numel: u32, offset: u32, shape: &[u32])
 fn torch_zip(pickle: &[u8], storage: &[u8]) -> Vec<u8> {
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     let stored = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
-    for (name, data) in [("archive/data.pkl", pickle), ("archive/byteorder", b"little".as_slice()), ("archive/data/0", storage)] {
+    for (name, data) in
+        [("archive/data.pkl", pickle), ("archive/byteorder", b"little".as_slice()), ("archive/data/0", storage)]
+    {
         zip.start_file(name, stored).unwrap();
         zip.write_all(data).unwrap();
     }
@@ -296,7 +309,10 @@ fn integer_dtypes_are_refused_naming_the_tensor() {
 #[test]
 fn mis_shaped_tensor_is_refused_with_both_shapes() {
     let bytes = altered(|t| {
-        t.insert("blocks.0.attn.to_q.weight".into(), Tensor::zeros((4, 8), candle_core::DType::F32, &Device::Cpu).unwrap());
+        t.insert(
+            "blocks.0.attn.to_q.weight".into(),
+            Tensor::zeros((4, 8), candle_core::DType::F32, &Device::Cpu).unwrap(),
+        );
     });
     let err = load_safetensors(&bytes).unwrap_err();
     assert!(
@@ -467,4 +483,20 @@ fn directories_in_place_of_files_are_named() {
     assert!(matches!(Checkpoint::open(other.path()), Err(Error::IsDirectory { .. })));
     let err = convert::import(other.path(), &Hints::default()).unwrap_err();
     assert!(err.to_string().contains("is a directory, expected a file"), "{err}");
+}
+
+#[test]
+fn short_rebuild_arguments_are_refused_not_indexed() {
+    // candle's own `into_tensor_info` would `Vec::remove` past the end of these tuples and panic.
+    let mut p = b"\x80\x02}(".to_vec();
+    pickle_str(&mut p, "w");
+    p.extend_from_slice(b"ctorch._utils\n_rebuild_tensor_v2\n(K\x00K\x01tRu.");
+    assert!(message(pth::read_pickle(&p, "short.pkl")).contains("a call to `torch._utils._rebuild_tensor_v2` with 2 arguments"));
+
+    let mut p = b"\x80\x02}(".to_vec();
+    pickle_str(&mut p, "w");
+    p.extend_from_slice(b"ctorch._utils\n_rebuild_tensor_v2\n((");
+    pickle_str(&mut p, "storage");
+    p.extend_from_slice(b"tQK\x00(K\x01t(K\x01t\x89}tRu.");
+    assert!(message(pth::read_pickle(&p, "storage.pkl")).contains("malformed storage id"));
 }

@@ -80,7 +80,13 @@ impl Hub {
 
     fn publish(&self, repo: &str, revision: &str, commit: &str, files: &[(&str, Vec<u8>)]) {
         let files = files.iter().map(|(n, d)| (n.to_string(), d.clone())).collect();
-        self.state.lock().unwrap().repos.entry(repo.into()).or_default().insert(revision.into(), (commit.into(), files));
+        self.state
+            .lock()
+            .unwrap()
+            .repos
+            .entry(repo.into())
+            .or_default()
+            .insert(revision.into(), (commit.into(), files));
     }
 
     fn options(&self, cache: &Path) -> HubOptions {
@@ -160,7 +166,10 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
     headers.push(("Content-Range", content_range.as_str()));
     let status = if range.is_some() { 206 } else { 200 };
     let full_body = end == data.len() && end - start > 1;
-    let fault = st.fault.clone().filter(|f| matches!(f, Fault::DropAfter(n, _) | Fault::Truncate(n, _) if n == file) && full_body);
+    let fault = st
+        .fault
+        .clone()
+        .filter(|f| matches!(f, Fault::DropAfter(n, _) | Fault::Truncate(n, _) if n == file) && full_body);
     if fault.is_some() {
         st.fault = None;
     }
@@ -173,7 +182,13 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
     }
 }
 
-fn respond(stream: &mut TcpStream, status: u16, headers: &[(&str, &str)], body: &[u8], length: Option<usize>) -> std::io::Result<()> {
+fn respond(
+    stream: &mut TcpStream,
+    status: u16,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    length: Option<usize>,
+) -> std::io::Result<()> {
     let mut head = format!("HTTP/1.1 {status} X\r\nConnection: close\r\n");
     for (k, v) in headers {
         head.push_str(&format!("{k}: {v}\r\n"));
@@ -188,7 +203,18 @@ fn respond(stream: &mut TcpStream, status: u16, headers: &[(&str, &str)], body: 
 }
 
 fn tiny() -> Config {
-    Config { image_size: 8, patch_size: 4, dim: 8, depth: 1, heads: 2, head_dim: 4, mlp_mult: 2, time_dim: 4, timesteps: 4, ..Config::default() }
+    Config {
+        image_size: 8,
+        patch_size: 4,
+        dim: 8,
+        depth: 1,
+        heads: 2,
+        head_dim: 4,
+        mlp_mult: 2,
+        time_dim: 4,
+        timesteps: 4,
+        ..Config::default()
+    }
 }
 
 /// The files of a checkpoint folder, as a hub repo would hold them.
@@ -219,7 +245,11 @@ fn snapshot(cache: &Path, repo: &str, commit: &str) -> PathBuf {
 
 fn part_files(cache: &Path, repo: &str) -> Vec<PathBuf> {
     let blobs = cache.join(format!("models--{}", repo.replace('/', "--"))).join("blobs");
-    std::fs::read_dir(blobs).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|x| x == "part")).collect()
+    std::fs::read_dir(blobs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "part"))
+        .collect()
 }
 
 #[test]
@@ -248,7 +278,13 @@ fn cached_pull_runs_offline_with_the_server_gone() {
         pull_with("me/icons", &hub.options(cache.path())).unwrap()
     };
     let gone = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut options = HubOptions { endpoint: format!("http://127.0.0.1:{gone}"), cache: cache.path().into(), offline: true, token: None, progress: false };
+    let mut options = HubOptions {
+        endpoint: format!("http://127.0.0.1:{gone}"),
+        cache: cache.path().into(),
+        offline: true,
+        token: None,
+        progress: false,
+    };
     assert_eq!(pull_with("me/icons", &options).unwrap(), first);
     // Online with the server down, the cache answers too.
     options.offline = false;
@@ -279,7 +315,13 @@ fn missing_repo_revision_and_file_are_told_apart() {
 fn unreachable_endpoint_is_a_network_error() {
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let cache = tempfile::tempdir().unwrap();
-    let opts = HubOptions { endpoint: format!("http://127.0.0.1:{port}"), cache: cache.path().into(), offline: false, token: None, progress: false };
+    let opts = HubOptions {
+        endpoint: format!("http://127.0.0.1:{port}"),
+        cache: cache.path().into(),
+        offline: false,
+        token: None,
+        progress: false,
+    };
     let err = pull_with("me/icons", &opts).unwrap_err();
     assert!(matches!(&err, Error::HubUnreachable { .. }), "{err}");
     assert!(err.to_string().contains("HF_HUB_OFFLINE"));
@@ -353,6 +395,9 @@ fn checkpoint_not_matching_its_config_is_refused_after_download() {
     hub.publish("me/icons", "main", COMMIT_A, &files);
     let cache = tempfile::tempdir().unwrap();
     let err = pull_with("me/icons", &hub.options(cache.path())).unwrap_err();
-    assert!(matches!(&err, Error::HubInvalid { source, .. } if matches!(**source, Error::ShapeMismatch { .. })), "{err}");
+    assert!(
+        matches!(&err, Error::HubInvalid { source, .. } if matches!(**source, Error::ShapeMismatch { .. })),
+        "{err}"
+    );
     assert!(err.to_string().contains("expected [16, 48]"), "{err}");
 }

@@ -29,7 +29,9 @@ pub struct Inferred {
 fn shape<'a>(tensors: &'a RawTensors, name: &str, rank: usize) -> Result<&'a [usize]> {
     match tensors.get(name) {
         Some((shape, _)) if shape.len() == rank => Ok(shape),
-        Some((shape, _)) => Err(Error::checkpoint(name, format!("expected a rank-{rank} tensor, found shape {shape:?}"))),
+        Some((shape, _)) => {
+            Err(Error::checkpoint(name, format!("expected a rank-{rank} tensor, found shape {shape:?}")))
+        }
         None => Err(Error::checkpoint(name, "missing; the config cannot be inferred without it")),
     }
 }
@@ -127,7 +129,12 @@ pub fn infer_config(tensors: &RawTensors, hints: &Hints) -> Result<Inferred> {
         (Some((shape, _)), Some(words)) => {
             return Err(Error::checkpoint(
                 "prompt_embed.weight",
-                format!("has {:?} rows, so a vocabulary of {} words, but {} were given", shape.first(), shape.first().unwrap_or(&1).saturating_sub(1), words.len()),
+                format!(
+                    "has {:?} rows, so a vocabulary of {} words, but {} were given",
+                    shape.first(),
+                    shape.first().unwrap_or(&1).saturating_sub(1),
+                    words.len()
+                ),
             ))
         }
         (Some((shape, _)), None) => {

@@ -255,9 +255,9 @@ impl<'a> Machine<'a> {
             b'.' => return Ok(true),
             other => {
                 self.pos = start;
-                return Err(self.fail(format!(
-                    "opcode 0x{other:02x} is not one a protocol-2 `torch.save` state dict uses"
-                )));
+                return Err(
+                    self.fail(format!("opcode 0x{other:02x} is not one a protocol-2 `torch.save` state dict uses"))
+                );
             }
         }
         Ok(false)

@@ -180,7 +180,10 @@ fn read_entry(zip: &mut zip::ZipArchive<Cursor<&[u8]>>, name: &str, limit: u64, 
         .read_to_end(&mut data)
         .map_err(|e| Error::checkpoint(what, format!("archive entry `{name}`: {e}")))?;
     if data.len() as u64 > limit {
-        return Err(Error::checkpoint(what, format!("archive entry `{name}` is larger than the {limit} bytes expected")));
+        return Err(Error::checkpoint(
+            what,
+            format!("archive entry `{name}` is larger than the {limit} bytes expected"),
+        ));
     }
     Ok(data)
 }
@@ -207,7 +210,10 @@ fn kind(obj: &Object) -> &'static str {
 /// wrapped in `_rebuild_parameter`). The `_metadata` entry PyTorch adds is skipped.
 fn state_dict(root: Object, what: &str) -> Result<Vec<TensorRef>> {
     let Object::Dict(items) = root else {
-        return Err(Error::checkpoint(what, format!("expected a state dict at the top of the pickle, found {}", kind(&root))));
+        return Err(Error::checkpoint(
+            what,
+            format!("expected a state dict at the top of the pickle, found {}", kind(&root)),
+        ));
     };
     let mut out = Vec::new();
     for (key, value) in items {
@@ -238,8 +244,13 @@ fn class_of(obj: &Object) -> Option<String> {
 fn index(obj: &Object, name: &str, field: &str, what: &str) -> Result<usize> {
     match obj {
         Object::Int(v) if *v >= 0 => Ok(*v as usize),
-        Object::Long(v) if *v >= 0 => usize::try_from(*v).map_err(|_| Error::checkpoint(what, format!("`{name}`: {field} {v} is too large"))),
-        other => Err(Error::checkpoint(what, format!("`{name}`: {field} is {}, expected a non-negative integer", kind(other)))),
+        Object::Long(v) if *v >= 0 => {
+            usize::try_from(*v).map_err(|_| Error::checkpoint(what, format!("`{name}`: {field} {v} is too large")))
+        }
+        other => Err(Error::checkpoint(
+            what,
+            format!("`{name}`: {field} is {}, expected a non-negative integer", kind(other)),
+        )),
     }
 }
 
@@ -248,7 +259,10 @@ fn indices(obj: &Object, name: &str, field: &str, what: &str) -> Result<Vec<usiz
         return Err(Error::checkpoint(what, format!("`{name}`: {field} is {}, expected a tuple", kind(obj))));
     };
     if items.len() > MAX_RANK {
-        return Err(Error::checkpoint(what, format!("`{name}`: {field} has {} entries, at most {MAX_RANK} expected", items.len())));
+        return Err(Error::checkpoint(
+            what,
+            format!("`{name}`: {field} has {} entries, at most {MAX_RANK} expected", items.len()),
+        ));
     }
     items.iter().map(|i| index(i, name, field, what)).collect()
 }
@@ -288,7 +302,9 @@ fn tensor_ref(name: String, value: Object, what: &str, unwrap_parameter: bool) -
         if dim > 1 && step != expected {
             return Err(Error::checkpoint(
                 what,
-                format!("`{name}` is stored non-contiguously (shape {shape:?}, stride {stride:?}); save a contiguous copy"),
+                format!(
+                    "`{name}` is stored non-contiguously (shape {shape:?}, stride {stride:?}); save a contiguous copy"
+                ),
             ));
         }
         expected = expected.saturating_mul(dim);

@@ -71,7 +71,9 @@ pub fn explain(bytes: &[u8]) -> Option<String> {
                 Some(p) if start < covered => {
                     format!("tensor `{name}` starts at byte {start}, inside `{p}` (which ends at {covered}): overlapping offsets")
                 }
-                Some(p) => format!("tensor `{name}` starts at byte {start}, leaving a gap after `{p}`, which ends at {covered}"),
+                Some(p) => format!(
+                    "tensor `{name}` starts at byte {start}, leaving a gap after `{p}`, which ends at {covered}"
+                ),
             });
         }
         covered = end;

@@ -110,7 +110,10 @@ pub fn read(bytes: &[u8], what: &str) -> Result<RawTensors> {
         }
         let ndims = r.u32(&format!("the rank of `{key}`"))?;
         if ndims > MAX_DIMS {
-            return Err(Error::checkpoint(what, format!("`{key}` claims {ndims} dimensions, at most {MAX_DIMS} expected")));
+            return Err(Error::checkpoint(
+                what,
+                format!("`{key}` claims {ndims} dimensions, at most {MAX_DIMS} expected"),
+            ));
         }
         let shape = (0..ndims)
             .map(|_| r.u32(&format!("the shape of `{key}`")).map(|d| d as usize))
@@ -118,10 +121,7 @@ pub fn read(bytes: &[u8], what: &str) -> Result<RawTensors> {
         let elements = r.u32(&format!("the element count of `{key}`"))? as usize;
         let product = shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
         if product != Some(elements) {
-            return Err(Error::checkpoint(
-                what,
-                format!("`{key}` has shape {shape:?} but claims {elements} elements"),
-            ));
+            return Err(Error::checkpoint(what, format!("`{key}` has shape {shape:?} but claims {elements} elements")));
         }
         let data = r.take(elements.saturating_mul(4), &format!("the data of `{key}` ({elements} f32)"))?;
         let values = data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
@@ -156,13 +156,18 @@ pub fn write(checkpoint: &Checkpoint) -> Result<Vec<u8>> {
             "the checkpoint is prompt-conditioned, but WTS1 has no `prompt_embed` key or vocabulary; export it as safetensors",
         ));
     }
-    let names: Vec<(String, Vec<usize>)> =
-        expected_tensors(&checkpoint.config, None).into_iter().filter(|(n, _)| !X0_HEAD.contains(&n.as_str())).collect();
+    let names: Vec<(String, Vec<usize>)> = expected_tensors(&checkpoint.config, None)
+        .into_iter()
+        .filter(|(n, _)| !X0_HEAD.contains(&n.as_str()))
+        .collect();
     let mut out = Vec::new();
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&(names.len() as u32).to_le_bytes());
     for (name, shape) in names {
-        let tensor = checkpoint.tensors.get(&name).ok_or_else(|| Error::MissingTensor { name: name.clone(), expected: shape.clone() })?;
+        let tensor = checkpoint
+            .tensors
+            .get(&name)
+            .ok_or_else(|| Error::MissingTensor { name: name.clone(), expected: shape.clone() })?;
         let values = tensor.flatten_all()?.to_vec1::<f32>()?;
         let key = wts1_name(&name);
         out.extend_from_slice(&(key.len() as u32).to_le_bytes());

@@ -1,0 +1,190 @@
+//! Builds the training set: every icon of the emoji sets in `train/data/npm` (see
+//! train/fetch_sources.sh) rasterised with resvg at 64×64, labelled with the words of its name
+//! and its emojibase label and tags.
+//!
+//! `cargo run --release --example dataset -- --npm train/data/npm --out train/data/icons.safetensors`
+//!
+//! The file holds one tensor, `rgba` (u8, `[N, 64, 64, 4]`, premultiplied alpha: the icon on a
+//! transparent background), and JSON metadata: `vocab` (words with at least `--min-count` icons,
+//! word i is prompt row i + 1) and `icons` (per icon: its set, name, `label` rows and all `words`
+//! rows). Backgrounds and flips are left to train/train.py, which draws them fresh every step.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use resvg::{tiny_skia, usvg};
+use serde_json::{json, Value};
+
+#[derive(Parser)]
+#[command(about = "Rasterise the emoji icon sets into a training file")]
+struct Args {
+    /// The npm folder train/fetch_sources.sh installed into.
+    #[arg(long, default_value = "train/data/npm")]
+    npm: PathBuf,
+    #[arg(long, default_value = "train/data/icons.safetensors")]
+    out: PathBuf,
+    #[arg(long, default_value_t = 64)]
+    size: u32,
+    /// A word enters the vocabulary when at least this many icons carry it.
+    #[arg(long, default_value_t = 3)]
+    min_count: usize,
+}
+
+/// The iconify sets, in the order their icons are written.
+const SETS: [&str; 6] = ["noto", "twemoji", "fluent-emoji-flat", "openmoji", "emojione", "fxemoji"];
+
+struct Icon {
+    set: &'static str,
+    name: String,
+    /// The emojibase label's words (or the name's, when emojibase has no entry).
+    label: Vec<String>,
+    /// Label, tags and name words, without repeats.
+    words: Vec<String>,
+    rgba: Vec<u8>,
+}
+
+/// Lower-cased alphanumeric words, as the Rust vocabulary splits a prompt.
+fn words_of(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect()
+}
+
+fn compact(text: &str) -> String {
+    words_of(text).concat()
+}
+
+/// Emojibase entries by hexcode (without FE0F) and by compacted label.
+struct Labels {
+    by_hex: HashMap<String, (String, Vec<String>)>,
+    by_name: HashMap<String, (String, Vec<String>)>,
+}
+
+fn strip_hex(hex: &str) -> String {
+    hex.split('-').filter(|p| !p.eq_ignore_ascii_case("fe0f")).map(str::to_uppercase).collect::<Vec<_>>().join("-")
+}
+
+impl Labels {
+    fn load(npm: &std::path::Path) -> Result<Self> {
+        let path = npm.join("node_modules/emojibase-data/en/data.json");
+        let data: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?)?;
+        let mut labels = Labels { by_hex: HashMap::new(), by_name: HashMap::new() };
+        let strings = |v: &Value| -> Vec<String> {
+            v.as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect()).unwrap_or_default()
+        };
+        for entry in &data {
+            let tags = strings(&entry["tags"]);
+            let mut add = |e: &Value| {
+                if let (Some(hex), Some(label)) = (e["hexcode"].as_str(), e["label"].as_str()) {
+                    labels.by_hex.insert(strip_hex(hex), (label.to_string(), tags.clone()));
+                    labels.by_name.insert(compact(label), (label.to_string(), tags.clone()));
+                }
+            };
+            add(entry);
+            for skin in entry["skins"].as_array().into_iter().flatten() {
+                add(skin);
+            }
+        }
+        Ok(labels)
+    }
+}
+
+/// The SVG document of one iconify icon, its viewBox fitted into a `size` square.
+fn render(body: &str, left: f64, top: f64, width: f64, height: f64, size: u32) -> Result<Vec<u8>> {
+    let svg = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" viewBox="{left} {top} {width} {height}" width="{width}" height="{height}">{body}</svg>"#
+    );
+    let tree = usvg::Tree::from_str(&svg, &usvg::Options::default())?;
+    let mut pixmap = tiny_skia::Pixmap::new(size, size).context("zero-sized pixmap")?;
+    let scale = size as f32 / tree.size().width().max(tree.size().height());
+    let dx = (size as f32 - tree.size().width() * scale) / 2.0;
+    let dy = (size as f32 - tree.size().height() * scale) / 2.0;
+    resvg::render(&tree, tiny_skia::Transform::from_row(scale, 0.0, 0.0, scale, dx, dy), &mut pixmap.as_mut());
+    Ok(pixmap.take())
+}
+
+fn load_set(npm: &std::path::Path, set: &'static str, labels: &Labels, size: u32) -> Result<Vec<Icon>> {
+    let dir = npm.join("node_modules/@iconify-json").join(set);
+    let icons: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("icons.json"))?)?;
+    // chars.json maps codepoints to icon names; invert it to find each icon's emojibase entry.
+    let chars: BTreeMap<String, String> = std::fs::read_to_string(dir.join("chars.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    let hex_of: HashMap<&str, String> = chars.iter().map(|(hex, name)| (name.as_str(), strip_hex(hex))).collect();
+    let num = |v: &Value, default: f64| v.as_f64().unwrap_or(default);
+    let (width, height) = (num(&icons["width"], 16.0), num(&icons["height"], 16.0));
+    let Some(entries) = icons["icons"].as_object() else { bail!("{set}: icons.json has no `icons` object") };
+    let mut out = Vec::with_capacity(entries.len());
+    for (name, icon) in entries {
+        if icon["hidden"].as_bool() == Some(true) {
+            continue;
+        }
+        let Some(body) = icon["body"].as_str() else { continue };
+        let rgba = match render(body, num(&icon["left"], 0.0), num(&icon["top"], 0.0), num(&icon["width"], width), num(&icon["height"], height), size) {
+            Ok(rgba) => rgba,
+            Err(err) => {
+                eprintln!("skipping {set}:{name}: {err}");
+                continue;
+            }
+        };
+        if rgba.chunks_exact(4).all(|p| p[3] == 0) {
+            eprintln!("skipping {set}:{name}: renders empty");
+            continue;
+        }
+        let entry = hex_of.get(name.as_str()).and_then(|hex| labels.by_hex.get(hex)).or_else(|| labels.by_name.get(&compact(name)));
+        let (label, tags) = match entry {
+            Some((label, tags)) => (words_of(label), tags.iter().flat_map(|t| words_of(t)).collect()),
+            None => (words_of(name), Vec::new()),
+        };
+        let mut seen = HashSet::new();
+        let words = label.iter().chain(&tags).cloned().chain(words_of(name)).filter(|w| seen.insert(w.clone())).collect();
+        out.push(Icon { set, name: name.clone(), label, words, rgba });
+    }
+    Ok(out)
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let labels = Labels::load(&args.npm)?;
+    let mut icons = Vec::new();
+    for set in SETS {
+        let before = icons.len();
+        icons.extend(load_set(&args.npm, set, &labels, args.size).with_context(|| format!("icon set {set}"))?);
+        println!("{set}: {} icons", icons.len() - before);
+    }
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for icon in &icons {
+        for w in &icon.words {
+            *counts.entry(w).or_default() += 1;
+        }
+    }
+    let mut vocab: Vec<(&str, usize)> = counts.into_iter().filter(|&(_, n)| n >= args.min_count).collect();
+    vocab.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let row: HashMap<&str, usize> = vocab.iter().enumerate().map(|(i, (w, _))| (*w, i + 1)).collect();
+    let rows = |ws: &[String]| -> Vec<usize> { ws.iter().filter_map(|w| row.get(w.as_str()).copied()).collect() };
+    let meta: Vec<Value> = icons
+        .iter()
+        .map(|i| json!({"set": i.set, "name": i.name, "label": rows(&i.label), "words": rows(&i.words)}))
+        .collect();
+    let words: Vec<&str> = vocab.iter().map(|(w, _)| *w).collect();
+    let mut pixels = Vec::with_capacity(icons.len() * icons[0].rgba.len());
+    for icon in &icons {
+        pixels.extend_from_slice(&icon.rgba);
+    }
+    let side = args.size as usize;
+    let view = safetensors::tensor::TensorView::new(safetensors::Dtype::U8, vec![icons.len(), side, side, 4], &pixels)?;
+    let metadata = HashMap::from([
+        ("vocab".to_string(), serde_json::to_string(&words)?),
+        ("icons".to_string(), serde_json::to_string(&meta)?),
+        ("sets".to_string(), serde_json::to_string(&SETS)?),
+    ]);
+    if let Some(dir) = args.out.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    safetensors::serialize_to_file([("rgba", view)], Some(metadata), &args.out)?;
+    let unlabelled = meta.iter().filter(|m| m["words"].as_array().is_none_or(|a| a.is_empty())).count();
+    println!("{} icons, {} vocabulary words, {unlabelled} icons without a vocabulary word", icons.len(), words.len());
+    println!("wrote {}", args.out.display());
+    Ok(())
+}

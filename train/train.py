@@ -1,0 +1,330 @@
+"""Trains the prompt-conditioned DiT of train/model.py on the icon set from examples/dataset.rs.
+
+    python3 train/train.py --data train/data/pack/icons.safetensors.xz --state /tmp/favicon --out $OUT --minutes 9
+
+Recipe (the seed's): the default hippo Config, loss = MSE(eps) + 0.6 MSE(x0), AdamW, an EMA of
+the weights (what ships), bf16 autocast, timesteps uniform in 0..T-1 on the cosine schedule, and
+the prompt dropped 10% of the time for classifier-free guidance.
+
+One change to the seed's loss (--sampler-weight, on by default): each sample's eps error is
+weighted by 1 + g_t^2, where g_t = beta_t / (sqrt(1 - abar_t) sqrt(1 - beta_t)) is how much the
+DDPM update multiplies an eps error into x. The clipped last beta (0.999) makes g_31 = 31.6, so an
+eps error of 0.05 at t = 31 puts 1.6 standard deviations of error into x_30 and the sample is
+noise; every other g_t is below 1.5. The weight is ~1 for t < 30.
+
+Guards: a step whose gradient is not finite is skipped on the GPU (the fused AdamW's found_inf,
+no host sync), and a logged loss that jumps above 3x the best so far after warmup rolls back to
+the last saved state with half the learning rate.
+
+Augmentation happens here, on the GPU, fresh for every sample: each icon (premultiplied RGBA) is
+composited onto a random flat pastel background, and mirrored half of the time unless its words
+say it has a direction or text (left, right, flag, letters ...).
+
+Resuming: the full state (weights, EMA, AdamW moments, step) is saved to --state every minute;
+--state survives between commands only while the GPU machine stays warm. Without it, --resume-ema
+starts from an exported EMA (f16, e.g. weights/model.safetensors) with fresh AdamW moments. At the
+deadline the EMA (f16) and the raw weights (bf16) are written under --out, each split into files
+under 16 MiB, with a log and a preview grid.
+"""
+import argparse
+import io
+import json
+import lzma
+import math
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load as load_bytes, load_file, save_file
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from model import Config, DiT, cosine_schedule, ddpm_step  # noqa: E402
+from png import write_png  # noqa: E402
+
+PREVIEW_PROMPTS = ["hippo", "pizza", "rocket", "red heart", "cat", "sun", "tree", "grinning face", ""]
+# Icons whose meaning flips with a mirror image keep their orientation.
+NO_FLIP_WORDS = {"left", "right", "flag", "letter", "latin", "digit", "keycap", "clock", "oclock", "arrow", "symbol", "sign"}
+
+
+def parse_args():
+    p = argparse.ArgumentParser()
+    p.add_argument("--data", required=True, help="icons.safetensors or its .xz")
+    p.add_argument("--state", default="/tmp/favicon", help="folder for the full training state")
+    p.add_argument("--out", default=None, help="folder for what comes back (EMA, weights, log, preview)")
+    p.add_argument("--resume-ema", default=None, help="f16 EMA safetensors (files or a folder) to start from")
+    p.add_argument("--minutes", type=float, default=9.0, help="stop, save and export after this long")
+    p.add_argument("--max-steps", type=int, default=10**9)
+    p.add_argument("--batch", type=int, default=1024)
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--warmup", type=int, default=500)
+    p.add_argument("--decay-start", type=int, default=10**9, help="step where lr starts its cosine decay")
+    p.add_argument("--decay-steps", type=int, default=10000, help="length of that decay (to 10%)")
+    p.add_argument("--weight-decay", type=float, default=0.01)
+    p.add_argument("--ema", type=float, default=0.9995)
+    p.add_argument("--drop-prompt", type=float, default=0.1)
+    p.add_argument("--x0-weight", type=float, default=0.6)
+    p.add_argument("--sampler-weight", action=argparse.BooleanOptionalAction, default=True,
+                   help="weight the eps error by 1 + (DDPM eps gain)^2")
+    p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--preview", action=argparse.BooleanOptionalAction, default=True, help="PyTorch sample grid under --out")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--log-every", type=int, default=200)
+    p.add_argument("--save-every", type=float, default=60.0, help="seconds between state saves")
+    return p.parse_args()
+
+
+class Icons:
+    """The training set on the GPU: pixels, prompt rows and flip permission per icon."""
+
+    def __init__(self, path, device):
+        raw = lzma.open(path).read() if path.endswith(".xz") else open(path, "rb").read()
+        header_len = int.from_bytes(raw[:8], "little")
+        meta = json.loads(raw[8:8 + header_len])["__metadata__"]
+        self.rgba = load_bytes(raw)["rgba"].to(device)  # uint8 [N, H, W, 4], premultiplied
+        self.vocab = json.loads(meta["vocab"])
+        self.icons = json.loads(meta["icons"])
+        n = len(self.icons)
+        pad = lambda key: max(1, max(len(i[key]) for i in self.icons))
+        self.label = torch.zeros(n, pad("label"), dtype=torch.long)
+        self.words = torch.zeros(n, pad("words"), dtype=torch.long)
+        self.label_count = torch.zeros(n, dtype=torch.long)
+        self.words_count = torch.zeros(n, dtype=torch.long)
+        flip = torch.ones(n, dtype=torch.bool)
+        banned = {self.vocab.index(w) + 1 for w in NO_FLIP_WORDS if w in self.vocab}
+        for k, icon in enumerate(self.icons):
+            self.label[k, :len(icon["label"])] = torch.tensor(icon["label"], dtype=torch.long)
+            self.words[k, :len(icon["words"])] = torch.tensor(icon["words"], dtype=torch.long)
+            self.label_count[k], self.words_count[k] = len(icon["label"]), len(icon["words"])
+            flip[k] = not banned.intersection(icon["words"])
+        self.label, self.words, self.label_count, self.words_count, self.flip = (
+            t.to(device) for t in (self.label, self.words, self.label_count, self.words_count, flip))
+
+    def __len__(self):
+        return len(self.icons)
+
+    def batch(self, size, gen, drop_prompt):
+        """Images in [-1, 1] [B, 3, H, W] and prompts (rows [B, L], counts [B])."""
+        dev = self.rgba.device
+        idx = torch.randint(len(self), (size,), device=dev, generator=gen)
+        rgba = self.rgba[idx].permute(0, 3, 1, 2).float() / 255.0
+        background = 0.72 + 0.28 * torch.rand(size, 3, 1, 1, device=dev, generator=gen)
+        rgb = rgba[:, :3] + background * (1 - rgba[:, 3:])
+        mirror = (torch.rand(size, device=dev, generator=gen) < 0.5) & self.flip[idx]
+        rgb = torch.where(mirror[:, None, None, None], rgb.flip(-1), rgb)
+        # Prompts: the label ("red heart") half the time, else 1-3 random words of label and tags.
+        words, wcount = self.words[idx], self.words_count[idx]
+        scores = torch.rand(words.shape, device=dev, generator=gen)
+        scores = torch.where(torch.arange(words.shape[1], device=dev)[None] < wcount[:, None], scores, 2.0)
+        shuffled = torch.gather(words, 1, scores.argsort(1))
+        k = torch.randint(1, 4, (size,), device=dev, generator=gen)
+        width = max(self.label.shape[1], 3)
+        sub_rows = F.pad(shuffled[:, :3], (0, width - 3))
+        label_rows = F.pad(self.label[idx], (0, width - self.label.shape[1]))
+        use_label = torch.rand(size, device=dev, generator=gen) < 0.5
+        rows = torch.where(use_label[:, None], label_rows, sub_rows)
+        counts = torch.where(use_label, self.label_count[idx], torch.minimum(k, wcount))
+        drop = torch.rand(size, device=dev, generator=gen) < drop_prompt
+        counts = torch.where(drop, 0, counts)
+        return rgb * 2 - 1, rows, counts
+
+
+def lr_at(step, a, scale=1.0, warm_from=0):
+    """Linear warmup from `warm_from` (0, or the step a fresh optimizer resumed at), then constant
+    until --decay-start, then a cosine down to 10% over --decay-steps."""
+    if step - warm_from < a.warmup:
+        return scale * a.lr * (step - warm_from + 1) / a.warmup
+    if step < a.decay_start:
+        return scale * a.lr
+    done = min(1.0, (step - a.decay_start) / a.decay_steps)
+    return scale * a.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * done)))
+
+
+def eps_weights(betas, abar):
+    """1 + g_t^2 with g_t the DDPM update's factor on eps (see the module doc)."""
+    gain = betas / ((1 - abar).sqrt() * (1 - betas).sqrt())
+    return 1 + gain ** 2
+
+
+def load_ema_files(spec):
+    paths = [os.path.join(spec, f) for f in sorted(os.listdir(spec)) if f.endswith(".safetensors")] if os.path.isdir(spec) else spec.split(",")
+    tensors = {}
+    for p in paths:
+        tensors.update(load_file(p))
+    return {k: v.float() for k, v in tensors.items()}
+
+
+def save_split(tensors, dtype, prefix, limit=15 * 2**20):
+    """Safetensors files under `limit` bytes each: prefix-0.safetensors, prefix-1..."""
+    part, size, k = {}, 0, 0
+    for name, t in tensors.items():
+        t = t.detach().to(dtype).contiguous().cpu()
+        if part and size + t.numel() * t.element_size() > limit:
+            save_file(part, f"{prefix}-{k}.safetensors")
+            part, size, k = {}, 0, k + 1
+        part[name], size = t, size + t.numel() * t.element_size()
+    save_file(part, f"{prefix}-{k}.safetensors")
+
+
+@torch.no_grad()
+def preview(model, vocab, path, device, guidance=3.0, seeds=4):
+    """A PyTorch DDPM grid (one row per prompt); a quick look, not the Rust grid."""
+    cfg = model.cfg
+    betas, abar = cosine_schedule(cfg.timesteps, cfg.schedule_offset)
+    rows = []
+    gen = torch.Generator(device=device).manual_seed(1234)
+    for prompt in PREVIEW_PROMPTS:
+        ids = [vocab.index(w) + 1 for w in prompt.split() if w in vocab]
+        b = seeds
+        words = torch.tensor([ids or [0]] * b, device=device)
+        counts = torch.full((b,), len(ids), device=device)
+        x = torch.randn(b, 3, cfg.image_size, cfg.image_size, device=device, generator=gen)
+        for t in reversed(range(cfg.timesteps)):
+            tt = torch.full((2 * b,), float(t), device=device)
+            eps, _ = model(torch.cat([x, x]), tt, torch.cat([words, words]), torch.cat([torch.zeros_like(counts), counts]))
+            eps = eps[:b] + guidance * (eps[b:] - eps[:b])
+            z = torch.randn(x.shape, device=device, generator=gen)
+            x = ddpm_step(x, eps, z, t, betas, abar)
+        rows.append(torch.cat(list(x), dim=2))
+    grid = torch.cat(rows, dim=1)
+    write_png(path, ((grid.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy())
+
+
+def main():
+    a = parse_args()
+    start = time.time()
+    deadline = start + a.minutes * 60
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    torch.backends.cuda.matmul.allow_tf32 = True
+    torch.manual_seed(a.seed)
+    data = Icons(a.data, device)
+    print(f"data: {len(data)} icons, {len(data.vocab)} words, load {time.time() - start:.1f}s", flush=True)
+
+    cfg = Config(vocab=data.vocab)
+    model = DiT(cfg).to(device)
+    decay = [p for n, p in model.named_parameters() if p.ndim == 2 and "prompt_embed" not in n]
+    no_decay = [p for n, p in model.named_parameters() if not (p.ndim == 2 and "prompt_embed" not in n)]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": a.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+                            lr=a.lr, betas=(0.9, 0.99), fused=device == "cuda")
+    ema = {n: p.detach().clone() for n, p in model.named_parameters()}
+    step, trained_s, lr_scale, warm_from = 0, 0.0, 1.0, 0
+    state_path = os.path.join(a.state, "state.pt")
+    if os.path.exists(state_path):
+        st = torch.load(state_path, map_location=device)
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["opt"])
+        ema = st["ema"]
+        step, trained_s, lr_scale = st["step"], st["trained_s"], st.get("lr_scale", 1.0)
+        print(f"resumed full state at step {step}", flush=True)
+    elif a.resume_ema:
+        tensors = load_ema_files(a.resume_ema)
+        tensors.pop("pos_embed.pos_emb", None)
+        missing = model.load_state_dict(tensors, strict=False)
+        assert not missing.unexpected_keys and missing.missing_keys == ["pos_embed.pos_emb"], missing
+        ema = {n: p.detach().clone() for n, p in model.named_parameters()}
+        meta_path = os.path.join(a.resume_ema if os.path.isdir(a.resume_ema) else os.path.dirname(a.resume_ema), "progress.json")
+        if os.path.exists(meta_path):
+            prog = json.load(open(meta_path))
+            step, trained_s = prog["step"], prog["trained_s"]
+        warm_from = step  # fresh AdamW moments need their own warmup
+        print(f"resumed from EMA {a.resume_ema} at step {step} (fresh AdamW moments)", flush=True)
+
+    fwd = torch.compile(model) if a.compile and device == "cuda" else model
+    betas, abar = cosine_schedule(cfg.timesteps, cfg.schedule_offset)
+    sqrt_ab, sqrt_1m = abar.sqrt().float().to(device), (1 - abar).sqrt().float().to(device)
+    weight_t = (eps_weights(betas, abar) if a.sampler_weight else torch.ones_like(betas)).float().to(device)
+    fused = device == "cuda"
+    gen = torch.Generator(device=device).manual_seed(a.seed * 1000003 + step)
+    names = [n for n, _ in model.named_parameters()]
+    params = [p for _, p in model.named_parameters()]
+    out = a.out
+    if out:
+        os.makedirs(out, exist_ok=True)
+    log = open(os.path.join(out, "train_log.txt"), "a") if out else None
+    os.makedirs(a.state, exist_ok=True)
+
+    def save_state():
+        torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "ema": ema, "step": step,
+                    "trained_s": trained_s, "lr_scale": lr_scale}, state_path + ".tmp")
+        os.replace(state_path + ".tmp", state_path)
+
+    best = float("inf")
+    acc = torch.zeros(5, device=device)
+    acc_n, t_log, t_save, samples = 0, time.time(), time.time(), 0
+    seg_start = time.time()
+    while time.time() < deadline and step < a.max_steps:
+        x0, rows, counts = data.batch(a.batch, gen, a.drop_prompt)
+        t = torch.randint(cfg.timesteps, (a.batch,), device=device, generator=gen)
+        eps = torch.randn(x0.shape, device=device, generator=gen)
+        xt = sqrt_ab[t][:, None, None, None] * x0 + sqrt_1m[t][:, None, None, None] * eps
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, a, lr_scale, warm_from)
+        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device == "cuda"):
+            eps_pred, x0_pred = fwd(xt, t.float(), rows, counts)
+        eps_err = (eps_pred.float() - eps).pow(2).mean((1, 2, 3))
+        loss_eps = (weight_t[t] * eps_err).mean()
+        loss_x0 = F.mse_loss(x0_pred.float(), x0)
+        loss = loss_eps + a.x0_weight * loss_x0
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, 1.0)
+        bad = (~torch.isfinite(grad_norm)).float()
+        if fused:
+            opt.found_inf = bad  # the fused AdamW skips the update when this is 1
+        opt.step()
+        d = min(a.ema, (1 + step) / (10 + step))
+        torch._foreach_lerp_([ema[n] for n in names], [p.detach() for p in params], 1 - d)
+        last = (t == cfg.timesteps - 1).float()
+        acc += torch.stack([loss.detach(), eps_err.mean().detach(), loss_x0.detach(), bad,
+                            (eps_err * last).sum() / last.sum().clamp(min=1)])
+        acc_n += 1
+        step += 1
+        samples += a.batch
+        if step % a.log_every == 0:
+            l, le, lx, skipped, le_last = (acc / acc_n).tolist()
+            now = time.time()
+            line = (f"step {step} loss {l:.4f} eps {le:.4f} eps@T-1 {le_last:.5f} x0 {lx:.4f} "
+                    f"lr {lr_at(step, a, lr_scale, warm_from):.2e} skipped {skipped * acc_n:.0f} "
+                    f"{samples / (now - t_log):.0f} img/s trained {trained_s + now - seg_start:.0f}s")
+            print(line, flush=True)
+            if log:
+                log.write(line + "\n")
+                log.flush()
+            acc.zero_()
+            acc_n, t_log, samples = 0, now, 0
+            if step > 2 * a.warmup and not (l <= 3 * best) and os.path.exists(state_path):
+                st = torch.load(state_path, map_location=device)
+                model.load_state_dict(st["model"])
+                opt.load_state_dict(st["opt"])
+                ema, step = st["ema"], st["step"]
+                lr_scale = st.get("lr_scale", 1.0) * 0.5
+                print(f"loss {l} diverged (best {best}): back to step {step}, lr x{lr_scale}", flush=True)
+                t_save = time.time()
+                continue
+            best = min(best, l)
+            if time.time() - t_save > a.save_every:  # only right after a loss that passed the check
+                trained_s += time.time() - seg_start
+                seg_start = time.time()
+                save_state()
+                t_save = time.time()
+    trained_s += time.time() - seg_start
+    if all(bool(torch.isfinite(p).all()) for p in params):
+        save_state()
+    print(f"stopped at step {step}, {trained_s:.0f}s trained in all, wall {time.time() - start:.0f}s", flush=True)
+    if out:
+        ema_state = dict(ema)
+        ema_state["pos_embed.pos_emb"] = model.pos_embed.pos_emb
+        save_split(ema_state, torch.float16, os.path.join(out, "ema"))
+        save_split({n: p for n, p in model.named_parameters()}, torch.bfloat16, os.path.join(out, "raw"))
+        json.dump({"step": step, "trained_s": trained_s, "config": cfg.to_json()}, open(os.path.join(out, "progress.json"), "w"))
+        if a.preview:
+            ema_model = DiT(cfg).to(device).eval()
+            ema_model.load_state_dict({**ema, "pos_embed.pos_emb": model.pos_embed.pos_emb})
+            preview(ema_model, data.vocab, os.path.join(out, "preview.png"), device)
+        print(f"wrote {sorted(os.listdir(out))}, wall {time.time() - start:.0f}s", flush=True)
+
+
+if __name__ == "__main__":
+    main()

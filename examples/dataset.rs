@@ -67,7 +67,9 @@ fn strip_hex(hex: &str) -> String {
 impl Labels {
     fn load(npm: &std::path::Path) -> Result<Self> {
         let path = npm.join("node_modules/emojibase-data/en/data.json");
-        let data: Vec<Value> = serde_json::from_str(&std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?)?;
+        let data: Vec<Value> = serde_json::from_str(
+            &std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?,
+        )?;
         let mut labels = Labels { by_hex: HashMap::new(), by_name: HashMap::new() };
         let strings = |v: &Value| -> Vec<String> {
             v.as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect()).unwrap_or_default()
@@ -89,8 +91,9 @@ impl Labels {
     }
 }
 
-/// The SVG document of one iconify icon, its viewBox fitted into a `size` square.
-fn render(body: &str, left: f64, top: f64, width: f64, height: f64, size: u32) -> Result<Vec<u8>> {
+/// Rasterises one iconify icon body, its viewBox (`[left, top, width, height]`) fitted into a
+/// `size` square: premultiplied RGBA.
+fn render(body: &str, [left, top, width, height]: [f64; 4], size: u32) -> Result<Vec<u8>> {
     let svg = format!(
         r#"<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink" viewBox="{left} {top} {width} {height}" width="{width}" height="{height}">{body}</svg>"#
     );
@@ -121,7 +124,9 @@ fn load_set(npm: &std::path::Path, set: &'static str, labels: &Labels, size: u32
             continue;
         }
         let Some(body) = icon["body"].as_str() else { continue };
-        let rgba = match render(body, num(&icon["left"], 0.0), num(&icon["top"], 0.0), num(&icon["width"], width), num(&icon["height"], height), size) {
+        let view =
+            [num(&icon["left"], 0.0), num(&icon["top"], 0.0), num(&icon["width"], width), num(&icon["height"], height)];
+        let rgba = match render(body, view, size) {
             Ok(rgba) => rgba,
             Err(err) => {
                 eprintln!("skipping {set}:{name}: {err}");
@@ -132,13 +137,17 @@ fn load_set(npm: &std::path::Path, set: &'static str, labels: &Labels, size: u32
             eprintln!("skipping {set}:{name}: renders empty");
             continue;
         }
-        let entry = hex_of.get(name.as_str()).and_then(|hex| labels.by_hex.get(hex)).or_else(|| labels.by_name.get(&compact(name)));
+        let entry = hex_of
+            .get(name.as_str())
+            .and_then(|hex| labels.by_hex.get(hex))
+            .or_else(|| labels.by_name.get(&compact(name)));
         let (label, tags) = match entry {
             Some((label, tags)) => (words_of(label), tags.iter().flat_map(|t| words_of(t)).collect()),
             None => (words_of(name), Vec::new()),
         };
         let mut seen = HashSet::new();
-        let words = label.iter().chain(&tags).cloned().chain(words_of(name)).filter(|w| seen.insert(w.clone())).collect();
+        let words =
+            label.iter().chain(&tags).cloned().chain(words_of(name)).filter(|w| seen.insert(w.clone())).collect();
         out.push(Icon { set, name: name.clone(), label, words, rgba });
     }
     Ok(out)

@@ -20,7 +20,8 @@ fn shipped() -> Checkpoint {
 #[test]
 fn shipped_weights_reproduce_the_pytorch_ema_model() {
     let ck = shipped();
-    let io = candle_core::safetensors::load(fixtures().join("trained_io.safetensors"), &candle_core::Device::Cpu).unwrap();
+    let io =
+        candle_core::safetensors::load(fixtures().join("trained_io.safetensors"), &candle_core::Device::Cpu).unwrap();
     let bytes = std::fs::read(fixtures().join("trained_io.safetensors")).unwrap();
     let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
     let prompts: Vec<String> = serde_json::from_str(&meta.metadata().as_ref().unwrap()["prompts"]).unwrap();

@@ -14,7 +14,7 @@
 //!   by hf-hub, so every file is also checked against its etag (sha256 for LFS files, git's blob
 //!   sha1 for the rest); a mismatch removes it from the cache and the next run fetches it again.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::error::{Error, Result};
 
@@ -111,13 +111,16 @@ pub fn pull_with(spec: &str, options: &HubOptions) -> Result<PathBuf> {
     };
 
     let config_path = fetch(crate::weights::CONFIG_FILE)?;
-    let dir = config_path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let dir = config_path.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
     let text = std::fs::read_to_string(&config_path).map_err(|e| Error::io(&config_path, e))?;
     let config = crate::config::Config::from_json(&text, &config_path.display().to_string())
         .map_err(|e| Error::HubInvalid { repo: spec.into(), source: Box::new(e) })?;
     let mut files = vec![fetch(crate::weights::WEIGHTS_FILE)?];
     if let (None, Some(vocab)) = (&config.vocab, &config.vocab_file) {
-        if !matches!(Path::new(vocab).components().collect::<Vec<_>>().as_slice(), [std::path::Component::Normal(_)]) {
+        if !matches!(
+            std::path::Path::new(vocab).components().collect::<Vec<_>>().as_slice(),
+            [std::path::Component::Normal(_)]
+        ) {
             return Err(Error::HubInvalid {
                 repo: spec.into(),
                 source: Box::new(Error::Config {
@@ -175,7 +178,7 @@ fn download_error(err: hf_hub::api::sync::ApiError, spec: &str, file: &str, opti
 
 /// Checks a cached file against the etag it is stored under; a mismatch removes it.
 #[cfg(all(feature = "hub", not(target_arch = "wasm32")))]
-fn verify(pointer: &Path, file: &str) -> Result<()> {
+fn verify(pointer: &std::path::Path, file: &str) -> Result<()> {
     use sha1::Digest;
     let blob = std::fs::canonicalize(pointer).map_err(|e| Error::io(pointer, e))?;
     let etag = blob.file_name().and_then(|n| n.to_str()).unwrap_or_default().to_ascii_lowercase();

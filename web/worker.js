@@ -6,6 +6,7 @@
 import init, { Diffusor, pngBytes, icoBytes } from './pkg/favicon_diffusor.js';
 import { fetchCheckpoint, forget } from './weights.js';
 
+const CHOICE_CACHE = 'favicon-diffusor-backend-v1';
 let diffusor = null;
 let info = null;
 let busy = false;
@@ -36,11 +37,19 @@ async function start({ weights, backend }) {
   await loaded.files.keep?.();
   info = diffusor.info();
   const hasWebGpu = 'gpu' in navigator && navigator.gpu;
-  const mode = backend === 'auto' && !hasWebGpu ? 'cpu' : backend === 'webgpu' ? 'gpu' : backend;
-  if (mode === 'cpu' && backend === 'auto') post({ type: 'probing', message: 'no WebGPU in this browser' });
-  else if (mode === 'auto') post({ type: 'probing', message: 'opening WebGPU' });
-  const chosen = await diffusor.choose(mode);
-  if (backend === 'auto' && !hasWebGpu) chosen.note = 'this browser has no WebGPU (navigator.gpu); using the CPU';
+  // wgpu names a browser adapter by its description, which software adapters leave empty.
+  const label = hasWebGpu ? await adapterLabel() : '';
+  let chosen;
+  if (backend === 'auto' && !hasWebGpu) {
+    chosen = await diffusor.choose('cpu');
+    chosen.note = 'this browser has no WebGPU (navigator.gpu); using the CPU';
+  } else if (backend === 'auto') {
+    chosen = await chooseAuto(weights, label);
+  } else {
+    chosen = await diffusor.choose(backend === 'webgpu' ? 'gpu' : backend);
+  }
+  if (chosen.backend === 'webgpu' && !chosen.adapter) chosen.adapter = label || 'unnamed adapter';
+  if (label && chosen.note) chosen.note = chosen.note.replace('WebGPU is', `WebGPU (${label}) is`);
   post({
     type: 'ready',
     info,
@@ -50,6 +59,39 @@ async function start({ weights, backend }) {
     loadMs: performance.now() - t0,
   });
   setInterval(watchDevice, 2000);
+}
+
+// Auto: a software adapter is timed against the CPU once per adapter and model; the verdict is
+// kept beside the cached weights, so later visits skip the measurement.
+async function chooseAuto(base, label) {
+  const key = new URL(`backend-choice?${new URLSearchParams({ adapter: label, parameters: info.parameters })}`, base).href;
+  const cache = await globalThis.caches?.open(CHOICE_CACHE).catch(() => null);
+  const known = await cache?.match(key).then((r) => r?.json()).catch(() => null);
+  if (known) {
+    try {
+      const chosen = await diffusor.choose(known.mode);
+      chosen.note = `${known.note} (measured on an earlier visit)`;
+      return chosen;
+    } catch {
+      await cache.delete(key);
+    }
+  }
+  post({ type: 'probing', message: 'opening WebGPU, timing it against the CPU if it is a software adapter' });
+  const chosen = await diffusor.choose('auto');
+  if (cache && /software adapter/.test(chosen.note ?? '')) {
+    const verdict = { mode: chosen.backend === 'webgpu' ? 'gpu' : 'cpu', note: chosen.note };
+    await cache.put(key, new Response(JSON.stringify(verdict))).catch(() => {});
+  }
+  return chosen;
+}
+
+async function adapterLabel() {
+  try {
+    const info = (await navigator.gpu.requestAdapter())?.info;
+    return info ? [info.vendor, info.architecture, info.device, info.description].filter(Boolean).join(' ') : '';
+  } catch {
+    return '';
+  }
 }
 
 // A device lost while idle (tab backgrounded, driver reset) is reported and replaced.

@@ -1,0 +1,87 @@
+// Browser timings in headless Chromium: wasm size, time to first image (cold and with cached
+// weights) and the 32-step time for WebGPU and CPU-wasm.
+// Usage: node web/bench.mjs [--weights DIR] [--runs N] [--webgpu-runs N] [--prompt WORDS] [--screenshot FILE]
+// Build first (web/build.sh); weights default to ../weights.
+
+import { readFileSync } from 'node:fs';
+import { gzipSync } from 'node:zlib';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { launch, server } from './tests/helpers.mjs';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+const arg = (name, fallback) => {
+  const i = process.argv.indexOf(name);
+  return i > 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
+};
+const weights = arg('--weights', join(here, '..', 'weights'));
+const runs = Number(arg('--runs', 3));
+const webgpuRuns = Number(arg('--webgpu-runs', 1));
+const prompt = arg('--prompt', 'hippo');
+const screenshot = arg('--screenshot', null);
+
+const wasm = readFileSync(join(here, 'pkg', 'favicon_diffusor_bg.wasm'));
+console.log(`wasm: ${(wasm.length / 1024).toFixed(0)} KiB raw, ${(gzipSync(wasm, { level: 9 }).length / 1024).toFixed(0)} KiB gzip`);
+
+const srv = await server(weights);
+const seconds = (ms) => `${(ms / 1000).toFixed(2)} s`;
+
+async function open(page, query) {
+  const t0 = Date.now();
+  await page.goto(`${srv.url}?${query}`);
+  await page.waitForFunction(() => ['ready', 'failed'].includes(document.body.dataset.state), null, { timeout: 600_000 });
+  const error = await page.textContent('#error');
+  if (error) throw new Error(error);
+  return Date.now() - t0;
+}
+
+async function generate(page) {
+  const t0 = Date.now();
+  await page.click('#generate');
+  await page.waitForFunction(() => ['done', 'failed'].includes(document.body.dataset.state), null, { timeout: 600_000 });
+  return Date.now() - t0;
+}
+
+async function sample(page, p, runs) {
+  const times = await page.evaluate(
+    async ({ p, runs }) => {
+      const out = [];
+      for (let i = 0; i < runs; i++) {
+        const { ms } = await window.demo.client.generate({ prompt: p, seed: i, sampler: 'ddpm', steps: 32, preview: 'x0' });
+        out.push(ms);
+      }
+      return out;
+    },
+    { p, runs },
+  );
+  times.sort((a, b) => a - b);
+  return `median ${seconds(times[Math.floor(runs / 2)])}, min ${seconds(times[0])} over ${runs}`;
+}
+
+// Time to first image on the page's defaults (auto backend, DDPM 32 steps, guided): cold, then
+// with the weights in the browser cache.
+{
+  const browser = await launch({ webgpu: true });
+  const page = await browser.newPage();
+  const query = `prompt=${encodeURIComponent(prompt)}&seed=7`;
+  for (const label of ['cold', 'cached weights']) {
+    const ready = await open(page, query);
+    const first = await generate(page);
+    const info = await page.evaluate(() => window.demo.ready);
+    console.log(`auto (${info.backend.backend}: ${info.backend.note ?? info.backend.adapter}), ${label}: ready ${seconds(ready)}, first image ${seconds(ready + first)}`);
+  }
+  if (screenshot) await page.screenshot({ path: screenshot });
+  await browser.close();
+}
+
+for (const [backend, n] of [['webgpu', webgpuRuns], ['cpu', runs]]) {
+  const browser = await launch({ webgpu: backend === 'webgpu' });
+  const page = await browser.newPage();
+  const ready = await open(page, `backend=${backend}`);
+  const info = await page.evaluate(() => window.demo.ready);
+  console.log(`${backend} (${info.backend.adapter}): ready ${seconds(ready)}`);
+  console.log(`  32 steps guided ("${prompt}", guidance 3): ${await sample(page, prompt, n)}`);
+  console.log(`  32 steps unguided (empty prompt): ${await sample(page, '', n)}`);
+  await browser.close();
+}
+await srv.close();

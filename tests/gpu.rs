@@ -9,10 +9,10 @@
 
 mod common;
 
-use common::gpu::engine;
+use common::gpu::{both_kernel_paths, engine};
 use common::*;
 use favicon_diffusor::gpu::debug::compare_forward;
-use favicon_diffusor::gpu::GpuContext;
+use favicon_diffusor::gpu::{GpuContext, GpuOptions};
 use favicon_diffusor::pipeline::{Engine, Job, Preview};
 use favicon_diffusor::sampler::{initial_x, Plan, Start, Step};
 use favicon_diffusor::schedule::Schedule;
@@ -26,19 +26,28 @@ fn random_images(count: usize, cfg: &Config, seed: u64) -> Vec<f32> {
     x
 }
 
+/// Runs the debug diff on both kernel families (tiled for hardware, direct for software).
 fn check_every_op(ck: &Checkpoint, images: usize, t: u32, prompt: &str) {
-    let Some(mut gpu) = engine(ck) else { return };
     let model = ck.model().unwrap();
     let ids = ck.encode_prompt(prompt).unwrap();
     let x = random_images(images, &ck.config, 5);
-    let diffs = pollster::block_on(compare_forward(&mut gpu, &model, &x, t, &ids)).unwrap();
-    let expected_ops = 1 + 1 + 5 * ck.config.depth + 2;
-    assert_eq!(diffs.len(), expected_ops, "every dispatch should have a candle counterpart");
-    for d in &diffs {
-        eprintln!("{:<18} max |Δ| {:.3e}  scale {:.3e}  rel {:.3e}", d.op, d.max_abs, d.scale, d.relative());
-    }
-    for d in &diffs {
-        assert!(d.relative() <= OP_TOL, "{} differs from candle by {:.3e} relative", d.op, d.relative());
+    for (path, mut gpu) in both_kernel_paths(ck) {
+        let diffs = pollster::block_on(compare_forward(&mut gpu, &model, &x, t, &ids)).unwrap();
+        // Every dispatch but the sampler's, plus the condition, with the heads giving eps and x0.
+        let expected_ops = gpu.dispatches_per_step() - 1 + 1 + 1;
+        assert_eq!(diffs.len(), expected_ops, "{path}: every dispatch should have a candle counterpart");
+        for d in &diffs {
+            eprintln!(
+                "{path:<6} {:<18} max |Δ| {:.3e}  scale {:.3e}  rel {:.3e}",
+                d.op,
+                d.max_abs,
+                d.scale,
+                d.relative()
+            );
+        }
+        for d in &diffs {
+            assert!(d.relative() <= OP_TOL, "{path}: {} differs from candle by {:.3e} relative", d.op, d.relative());
+        }
     }
 }
 
@@ -100,7 +109,11 @@ fn job(ck: &Checkpoint, kind: SamplerKind, steps: usize, guidance: Option<f32>, 
 }
 
 fn compare_samples(ck: &Checkpoint, jobs: &[(&str, Job)]) {
-    let Some(mut gpu) = engine(ck) else { return };
+    let Some(gpu) = engine(ck) else { return };
+    compare_samples_on(gpu, ck, jobs);
+}
+
+fn compare_samples_on(mut gpu: favicon_diffusor::gpu::GpuEngine, ck: &Checkpoint, jobs: &[(&str, Job)]) {
     let mut cpu = favicon_diffusor::cpu::CpuEngine::new(ck.model().unwrap());
     for (name, job) in jobs {
         let want = cpu.run(job, &mut |_| {}).unwrap();
@@ -117,15 +130,15 @@ fn compare_samples(ck: &Checkpoint, jobs: &[(&str, Job)]) {
 #[test]
 fn whole_samples_match_candle_for_the_same_seed() {
     let ck = f16_rounded(&random_checkpoint(&awkward_config(), 25));
-    compare_samples(
-        &ck,
-        &[
-            ("ddpm", job(&ck, SamplerKind::Ddpm, 8, None, 2, "")),
-            ("ddpm guided", job(&ck, SamplerKind::Ddpm, 8, Some(3.0), 2, "red heart")),
-            ("ddim", job(&ck, SamplerKind::Ddim, 4, None, 3, "sun")),
-            ("ddim guided", job(&ck, SamplerKind::Ddim, 4, Some(2.0), 1, "hippo")),
-        ],
-    );
+    let jobs = [
+        ("ddpm", job(&ck, SamplerKind::Ddpm, 8, None, 2, "")),
+        ("ddpm guided", job(&ck, SamplerKind::Ddpm, 8, Some(3.0), 2, "red heart")),
+        ("ddim", job(&ck, SamplerKind::Ddim, 4, None, 3, "sun")),
+        ("ddim guided", job(&ck, SamplerKind::Ddim, 4, Some(2.0), 1, "hippo")),
+    ];
+    for (_, gpu) in both_kernel_paths(&ck) {
+        compare_samples_on(gpu, &ck, &jobs);
+    }
 }
 
 #[test]
@@ -182,7 +195,8 @@ fn a_batch_beyond_the_device_limits_is_split_and_still_matches() {
     let cfg = &ck.config;
     // Cap bindings so only three model images fit: the largest per-image buffer is the FF hidden one.
     let per_image = (cfg.tokens() * cfg.mlp_dim() * 4) as u64;
-    let Ok(ctx) = pollster::block_on(GpuContext::new_capped(Some(3 * per_image + 4))) else {
+    let options = GpuOptions { max_binding: Some(3 * per_image + 4), ..Default::default() };
+    let Ok(ctx) = pollster::block_on(GpuContext::with_options(options)) else {
         assert!(engine(&ck).is_none());
         return;
     };

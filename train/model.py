@@ -47,8 +47,8 @@ class Config:
 def sinusoid(pos: torch.Tensor, width: int) -> torch.Tensor:
     """[sin(p f_0..f_h), cos(p f_0..f_h)], f_i = exp(-i ln(10000)/(h-1)), h = width/2."""
     half = width // 2
-    freqs = torch.exp(-torch.arange(half, dtype=torch.float64) * (math.log(10000.0) / (half - 1)))
-    angles = pos.double()[:, None] * freqs.to(pos.device)[None, :]
+    freqs = torch.exp(-torch.arange(half, dtype=torch.float64, device=pos.device) * (math.log(10000.0) / (half - 1)))
+    angles = pos.double()[:, None] * freqs[None, :]
     out_dtype = pos.dtype if pos.is_floating_point() else torch.float32
     return torch.cat([angles.sin(), angles.cos()], dim=-1).to(out_dtype)
 

@@ -12,9 +12,16 @@
 //                ([heads][images][C][H][W]), as src/patch.rs::unpatchify
 //
 // Bindings: group 0 = params, A, W, Y, aux; group 1 = the step (dynamic offset; its index
-// selects the modulation row). W holds f16 pairs, `k_words` u32 per output row, zero-padded.
-// Workgroup: 16×16 threads own a (16·ROWS) × (16·COLS) block of Y. Thread (x, y) owns rows
-// y + 16i and columns x + 16j, so neighbouring threads read neighbouring shared-memory words.
+// selects the modulation row). W holds f16 pairs, `k_words` u32 per output row, zero-padded
+// (K-major for `direct`, below).
+// Entry points:
+//   main    16×16 threads own a (16·ROWS) × (16·COLS) block of Y, staged through workgroup memory.
+//           Thread (x, y) owns rows y + 16i and columns x + 16j, so neighbours read neighbouring words.
+//   direct  64 threads, each owns COLS outputs of one row (columns lane + 64j), reading A and W
+//           straight from memory with no barriers: for software adapters (lavapipe, SwiftShader),
+//           where every barrier costs a round of thread switches and lanes run as SIMD. W is then
+//           stored K-major (word w of column n at w·N + n) so neighbouring lanes load contiguously.
+//           Dispatch (⌈N / (64·COLS)⌉, M).
 
 override ROWS: u32 = 4u;      // outputs per thread along M, at most 4
 override COLS: u32 = 4u;      // outputs per thread along N, at most 4
@@ -136,11 +143,15 @@ fn row_stats(local: u32, row0: u32) {
     workgroupBarrier();
 }
 
-fn modulate(value: f32, tile_row: u32, row: u32, col: u32) -> f32 {
+// AdaLN's modulation of one normalised value.
+fn modulate_normed(normed: f32, row: u32, col: u32) -> f32 {
     let variant = select(0u, 1u, row / params.tokens >= params.uncond_images);
     let base = (step.index * 2u + variant) * params.mods_stride + params.norm_offset;
-    let normed = (value - row_mean[tile_row]) * row_rstd[tile_row];
     return normed * (1.0 + aux[base + col]) + aux[base + params.k + col];
+}
+
+fn modulate(value: f32, tile_row: u32, row: u32, col: u32) -> f32 {
+    return modulate_normed((value - row_mean[tile_row]) * row_rstd[tile_row], row, col);
 }
 
 fn store(row: u32, col: u32, sum: f32) {
@@ -227,6 +238,61 @@ fn main(
             if (row < params.m && col < params.n) {
                 store(row, col, acc[i * 4u + j]);
             }
+        }
+    }
+}
+
+// Mean and 1/(unbiased std + eps) of one row, by one thread.
+fn single_row_stats(row: u32) -> vec2<f32> {
+    var sum = 0.0;
+    for (var col = 0u; col < params.k; col++) {
+        sum += a_in[row * params.k + col];
+    }
+    let mean = sum / f32(params.k);
+    var squares = 0.0;
+    for (var col = 0u; col < params.k; col++) {
+        let d = a_in[row * params.k + col] - mean;
+        squares += d * d;
+    }
+    return vec2<f32>(mean, 1.0 / (sqrt(squares / f32(params.k - 1u)) + ADALN_EPS));
+}
+
+@compute @workgroup_size(64)
+fn direct(
+    @builtin(local_invocation_index) lane: u32,
+    @builtin(workgroup_id) wid: vec3<u32>,
+) {
+    let row = wid.y;
+    let col0 = wid.x * 64u * COLS + lane;
+    if (row >= params.m) {
+        return;
+    }
+    var stats = vec2<f32>(0.0, 1.0);
+    if (A_MODE == 2u) {
+        stats = single_row_stats(row);
+    }
+    var acc = vec4<f32>(0.0, 0.0, 0.0, 0.0);
+    for (var word = 0u; word < params.k_words; word++) {
+        let col = 2u * word;
+        var a = vec2<f32>(load_a(row, col), 0.0);
+        if (col + 1u < params.k) {
+            a.y = load_a(row, col + 1u);
+        }
+        if (A_MODE == 2u) {
+            a.x = modulate_normed((a.x - stats.x) * stats.y, row, col);
+            if (col + 1u < params.k) {
+                a.y = modulate_normed((a.y - stats.x) * stats.y, row, col + 1u);
+            }
+        }
+        // K-major weights: neighbouring lanes read neighbouring words.
+        for (var j = 0u; j < COLS; j++) {
+            let n = min(col0 + 64u * j, params.n - 1u);
+            acc[j] += dot(a, unpack2x16float(weights[word * params.n + n]));
+        }
+    }
+    for (var j = 0u; j < COLS; j++) {
+        if (col0 + 64u * j < params.n) {
+            store(row, col0 + 64u * j, acc[j]);
         }
     }
 }

@@ -4,12 +4,24 @@ use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
 
+/// Overrides for tests and benchmarks; the defaults suit the adapter.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct GpuOptions {
+    /// Cap storage bindings at this many bytes (to exercise batch splitting).
+    pub max_binding: Option<u64>,
+    /// Force the software (`Some(true)`) or hardware (`Some(false)`) kernel variants.
+    pub software_kernels: Option<bool>,
+}
+
 pub struct GpuContext {
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
     pub info: wgpu::AdapterInfo,
     pub limits: wgpu::Limits,
     pub features: wgpu::Features,
+    /// Run the barrier-free kernel variants (direct matmul, standalone AdaLN, K-major weights).
+    /// On by default for software adapters, where they are faster.
+    pub software_kernels: bool,
     /// The first error wgpu reported outside an error scope (validation, out of memory, device lost).
     errors: Arc<Mutex<Option<String>>>,
 }
@@ -17,11 +29,11 @@ pub struct GpuContext {
 impl GpuContext {
     /// The first adapter wgpu offers (high-performance preference; `WGPU_BACKEND` narrows the backends).
     pub async fn new() -> Result<Self> {
-        Self::new_capped(None).await
+        Self::with_options(GpuOptions::default()).await
     }
 
-    /// Like `new`, with storage bindings capped at `max_binding` bytes (to exercise batch splitting).
-    pub async fn new_capped(max_binding: Option<u64>) -> Result<Self> {
+    pub async fn with_options(options: GpuOptions) -> Result<Self> {
+        let max_binding = options.max_binding;
         let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
         let adapter = instance
             .request_adapter(&wgpu::RequestAdapterOptions {
@@ -58,7 +70,9 @@ impl GpuContext {
                 slot.get_or_insert_with(|| e.to_string());
             }
         }));
-        Ok(GpuContext { device, queue, info, limits, features, errors })
+        let mut ctx = GpuContext { device, queue, info, limits, features, software_kernels: false, errors };
+        ctx.software_kernels = options.software_kernels.unwrap_or_else(|| ctx.is_software());
+        Ok(ctx)
     }
 
     /// `name (backend, device type)`, for status lines.

@@ -52,7 +52,7 @@ impl GpuEngine {
 
     pub fn with_context(ctx: GpuContext, checkpoint: &Checkpoint) -> Result<Self> {
         check_config(&checkpoint.config)?;
-        let weights = GpuWeights::upload(&ctx.device, checkpoint)?;
+        let weights = GpuWeights::upload(&ctx.device, checkpoint, ctx.software_kernels)?;
         let limit = ctx.limits.max_storage_buffer_binding_size as u64;
         if let Some(largest) = weights.largest_buffer().filter(|&size| size > limit) {
             return Err(Error::Gpu(format!(
@@ -94,7 +94,8 @@ impl GpuEngine {
 
     /// Dispatches in one sampling step (every step records the same list).
     pub fn dispatches_per_step(&self) -> usize {
-        5 * self.config.depth + 3
+        let adaln = if self.ctx.software_kernels { 2 * self.config.depth + 1 } else { 0 };
+        5 * self.config.depth + 3 + adaln
     }
 
     /// The most images one run can hold within the device's buffer and dispatch limits.
@@ -115,7 +116,9 @@ impl GpuEngine {
             return 0;
         }
         let by_buffer = limit / per_image;
-        let by_dispatch = (self.ctx.limits.max_compute_workgroups_per_dimension as usize / cfg.heads) as u64;
+        // Attention runs images·heads workgroups along y; the direct matmul runs one per row.
+        let max_groups = self.ctx.limits.max_compute_workgroups_per_dimension as usize;
+        let by_dispatch = (max_groups / cfg.heads).min(max_groups / cfg.tokens()) as u64;
         let model_images = by_buffer.min(by_dispatch) as usize;
         model_images / if guided { 2 } else { 1 }
     }

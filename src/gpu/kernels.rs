@@ -4,8 +4,9 @@
 use std::collections::HashMap;
 
 /// Every kernel file, for the GPU-free naga validation test.
-pub const SOURCES: [(&str, &str); 4] = [
+pub const SOURCES: [(&str, &str); 5] = [
     ("matmul.wgsl", include_str!("../../wgsl/matmul.wgsl")),
+    ("adaln.wgsl", include_str!("../../wgsl/adaln.wgsl")),
     ("attention.wgsl", include_str!("../../wgsl/attention.wgsl")),
     ("condition.wgsl", include_str!("../../wgsl/condition.wgsl")),
     ("sampler_step.wgsl", include_str!("../../wgsl/sampler_step.wgsl")),
@@ -36,29 +37,46 @@ pub enum OutLayout {
     Unpatchify = 1,
 }
 
-/// Output block per workgroup: `Small` is 32×32 (2×2 per thread) for few rows, `Large` 64×64 (4×4).
+/// How the matmul splits its output: `Small` 32×32 blocks (2×2 per thread) for few rows, `Large`
+/// 64×64 (4×4) once there are enough rows, both through workgroup memory; `Direct` is the
+/// barrier-free entry point for software adapters, 4 outputs of one row per thread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Tile {
     Small,
     Large,
+    Direct,
 }
 
+/// Threads per workgroup of the `direct` entry point, and the outputs each owns.
+pub const DIRECT_THREADS: u32 = 64;
+pub const DIRECT_COLS: u32 = 4;
+
 impl Tile {
-    pub fn per_thread(self) -> u32 {
-        match self {
-            Tile::Small => 2,
-            Tile::Large => 4,
-        }
-    }
-    pub fn side(self) -> u32 {
-        16 * self.per_thread()
-    }
-    /// The larger tile once there are enough rows to fill the device with it.
-    pub fn for_shape(m: usize, n: usize) -> Tile {
-        if m.div_ceil(64) * n.div_ceil(64) >= 256 {
+    pub fn for_shape(m: usize, n: usize, software: bool) -> Tile {
+        if software {
+            Tile::Direct
+        } else if m.div_ceil(64) * n.div_ceil(64) >= 256 {
             Tile::Large
         } else {
             Tile::Small
+        }
+    }
+
+    /// Workgroups covering an `m × n` output.
+    pub fn workgroups(self, m: u32, n: u32) -> [u32; 3] {
+        match self {
+            Tile::Small => [n.div_ceil(32), m.div_ceil(32), 1],
+            Tile::Large => [n.div_ceil(64), m.div_ceil(64), 1],
+            Tile::Direct => [n.div_ceil(DIRECT_THREADS * DIRECT_COLS), m, 1],
+        }
+    }
+
+    /// (ROWS, COLS, entry point).
+    fn constants(self) -> (u32, u32, &'static str) {
+        match self {
+            Tile::Small => (2, 2, "main"),
+            Tile::Large => (4, 4, "main"),
+            Tile::Direct => (1, DIRECT_COLS, "direct"),
         }
     }
 }
@@ -74,6 +92,8 @@ pub struct Matmul {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kernel {
     Matmul(Matmul),
+    /// The standalone AdaLN for software adapters.
+    AdaLn,
     Attention,
     Condition,
     SamplerInit,
@@ -86,15 +106,16 @@ impl Kernel {
         match self {
             Kernel::Matmul(m) => (
                 "matmul.wgsl",
-                "main",
+                m.tile.constants().2,
                 vec![
-                    ("ROWS", m.tile.per_thread() as f64),
-                    ("COLS", m.tile.per_thread() as f64),
+                    ("ROWS", m.tile.constants().0 as f64),
+                    ("COLS", m.tile.constants().1 as f64),
                     ("A_MODE", m.a as u32 as f64),
                     ("EPILOGUE", m.epilogue as u32 as f64),
                     ("OUT_MODE", m.out as u32 as f64),
                 ],
             ),
+            Kernel::AdaLn => ("adaln.wgsl", "main", vec![]),
             Kernel::Attention => ("attention.wgsl", "main", vec![("WG", ATTENTION_THREADS as f64)]),
             Kernel::Condition => ("condition.wgsl", "main", vec![]),
             Kernel::SamplerInit => ("sampler_step.wgsl", "init_noise", vec![]),
@@ -104,11 +125,12 @@ impl Kernel {
 
     /// Every variant a plan can ask for.
     pub fn all() -> Vec<Kernel> {
-        let mut all = vec![Kernel::Attention, Kernel::Condition, Kernel::SamplerInit, Kernel::SamplerStep];
+        let mut all =
+            vec![Kernel::AdaLn, Kernel::Attention, Kernel::Condition, Kernel::SamplerInit, Kernel::SamplerStep];
         for a in [ALayout::Rows, ALayout::Patchify, ALayout::AdaLn] {
             for epilogue in [Epilogue::None, Epilogue::Silu, Epilogue::Residual, Epilogue::Position, Epilogue::Bias] {
                 for out in [OutLayout::Rows, OutLayout::Unpatchify] {
-                    for tile in [Tile::Small, Tile::Large] {
+                    for tile in [Tile::Small, Tile::Large, Tile::Direct] {
                         all.push(Kernel::Matmul(Matmul { a, epilogue, out, tile }));
                     }
                 }
@@ -159,6 +181,7 @@ fn layout(device: &wgpu::Device, label: &str, bindings: &[Binding], dynamic: boo
 /// Bind group layouts, shader modules and the pipeline cache.
 pub struct Kernels {
     pub matmul_layout: wgpu::BindGroupLayout,
+    pub adaln_layout: wgpu::BindGroupLayout,
     pub attention_layout: wgpu::BindGroupLayout,
     pub condition_layout: wgpu::BindGroupLayout,
     pub sampler_layout: wgpu::BindGroupLayout,
@@ -183,6 +206,7 @@ impl Kernels {
             .collect();
         Kernels {
             matmul_layout: layout(device, "matmul", &[Uniform, Read, Read, ReadWrite, Read], false),
+            adaln_layout: layout(device, "adaln", &[Uniform, Read, Read, ReadWrite], false),
             attention_layout: layout(device, "attention", &[Uniform, Read, ReadWrite], false),
             condition_layout: layout(device, "condition", &[Uniform, Read, Read, Read, Read, ReadWrite], false),
             sampler_layout: layout(device, "sampler", &[Uniform, ReadWrite, Read, ReadWrite, Read], false),
@@ -214,6 +238,7 @@ impl Kernels {
         let (file, entry, constants) = kernel.source();
         let groups: Vec<&wgpu::BindGroupLayout> = match kernel {
             Kernel::Matmul(_) => vec![&self.matmul_layout, &self.step_layout],
+            Kernel::AdaLn => vec![&self.adaln_layout, &self.step_layout],
             Kernel::Attention => vec![&self.attention_layout],
             Kernel::Condition => vec![&self.condition_layout],
             Kernel::SamplerInit | Kernel::SamplerStep => vec![&self.sampler_layout, &self.step_layout],

@@ -9,10 +9,11 @@ pub mod debug;
 mod engine;
 pub mod kernels;
 mod plan;
+pub mod profile;
 mod readback;
 mod weights;
 
-pub use context::GpuContext;
+pub use context::{GpuContext, GpuOptions};
 pub use engine::{GpuEngine, ResourceCounts};
 pub use plan::PlanStats;
 

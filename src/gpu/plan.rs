@@ -180,7 +180,7 @@ impl Builder<'_> {
         output: &wgpu::Buffer,
     ) -> Dispatch {
         self.kernels.get(&self.ctx.device, kernel);
-        let stepped = matches!(kernel, Kernel::Matmul(_) | Kernel::SamplerInit | Kernel::SamplerStep);
+        let stepped = matches!(kernel, Kernel::Matmul(_) | Kernel::AdaLn | Kernel::SamplerInit | Kernel::SamplerStep);
         Dispatch { name, kernel, group, stepped, workgroups, output: output.clone() }
     }
 
@@ -198,13 +198,49 @@ impl Builder<'_> {
         params.n = weights.rows as u32;
         params.k = weights.cols as u32;
         params.k_words = weights.words as u32;
-        let tile = Tile::for_shape(params.m as usize, params.n as usize);
+        let tile = Tile::for_shape(params.m as usize, params.n as usize, self.ctx.software_kernels);
         let kernel = Kernel::Matmul(Matmul { a: variant.0, epilogue: variant.1, out: variant.2, tile });
         let uniform = self.uniform(&name, &params);
         let layout = self.kernels.matmul_layout.clone();
         let group = self.group(&name, &layout, &[&uniform, a, &weights.buffer, y, aux]);
-        let workgroups = [params.n.div_ceil(tile.side()), params.m.div_ceil(tile.side()), 1];
+        let workgroups = tile.workgroups(params.m, params.n);
         self.dispatch(name, kernel, group, workgroups, y)
+    }
+}
+
+/// Buffers and parameters the AdaLN-then-matmul sites share.
+struct AdaLnSite<'a> {
+    h: &'a wgpu::Buffer,
+    mods: &'a wgpu::Buffer,
+    /// Where software adapters materialise AdaLN's output.
+    normed: &'a wgpu::Buffer,
+    software: bool,
+}
+
+impl Builder<'_> {
+    /// `AdaLn → matmul`: fused into the matmul's prologue on hardware, two dispatches on software
+    /// adapters (the AdaLN named after the candle activation it mirrors).
+    #[allow(clippy::too_many_arguments)]
+    fn normed_matmul(
+        &mut self,
+        site: &AdaLnSite,
+        norm_name: String,
+        name: String,
+        epilogue: Epilogue,
+        out: OutLayout,
+        params: MatmulParams,
+        weights: &Matrix,
+        y: &wgpu::Buffer,
+    ) -> Vec<Dispatch> {
+        if !site.software {
+            return vec![self.matmul(name, (ALayout::AdaLn, epilogue, out), params, weights, site.h, y, site.mods)];
+        }
+        let norm_params = MatmulParams { k: weights.cols as u32, n: weights.cols as u32, ..params };
+        let uniform = self.uniform(&norm_name, &norm_params);
+        let layout = self.kernels.adaln_layout.clone();
+        let group = self.group(&norm_name, &layout, &[&uniform, site.h, site.mods, site.normed]);
+        let norm = self.dispatch(norm_name, Kernel::AdaLn, group, [params.m.div_ceil(64), 1, 1], site.normed);
+        vec![norm, self.matmul(name, (ALayout::Rows, epilogue, out), params, weights, site.normed, y, site.mods)]
     }
 }
 
@@ -233,6 +269,8 @@ impl Plan {
         let qkv = b.buffer("qkv", rows * 3 * inner, STORAGE);
         let attn = b.buffer("attn", rows * inner, STORAGE);
         let ff = b.buffer("ff", rows * cfg.mlp_dim(), STORAGE);
+        let software = ctx.software_kernels;
+        let normed = b.buffer("normed", if software { rows * dim } else { 1 }, STORAGE);
         let pred = b.buffer("pred", 2 * model_images * cfg.image_len(), STORAGE);
         let timesteps = b.buffer("timesteps", t_max, STORAGE);
         let prompts = b.buffer("prompts", 2 * cfg.time_dim, STORAGE);
@@ -332,35 +370,39 @@ impl Plan {
             head_dim: cfg.head_dim as u32,
             scale: 1.0 / (cfg.head_dim as f32).sqrt(),
         };
+        let site = AdaLnSite { h: &h, mods: &mods, normed: &normed, software };
         for (i, block) in weights.blocks.iter().enumerate() {
             let name = |op: &str| format!("blocks.{i}.{op}");
-            step.push(b.matmul(
-                name("qkv"),
-                (ALayout::AdaLn, Epilogue::None, OutLayout::Rows),
-                norm(2 * i),
-                &block.qkv,
-                &h,
-                &qkv,
-                &mods,
-            ));
+            let (none, rows) = (Epilogue::None, OutLayout::Rows);
+            step.extend(b.normed_matmul(&site, name("norm1"), name("qkv"), none, rows, norm(2 * i), &block.qkv, &qkv));
             let uniform = b.uniform(&name("core"), &attention_params);
             let group = b.group(&name("core"), &attention_layout, &[&uniform, &qkv, &attn]);
             let groups = [tokens as u32, (model_images * cfg.heads) as u32, 1];
             step.push(b.dispatch(name("core"), Kernel::Attention, group, groups, &attn));
             let out = (ALayout::Rows, Epilogue::Residual, OutLayout::Rows);
             step.push(b.matmul(name("attn"), out, base, &block.out, &attn, &h, dummy));
-            let up = (ALayout::AdaLn, Epilogue::Silu, OutLayout::Rows);
-            step.push(b.matmul(name("hidden"), up, norm(2 * i + 1), &block.up, &h, &ff, &mods));
+            let params = norm(2 * i + 1);
+            step.extend(b.normed_matmul(
+                &site,
+                name("norm2"),
+                name("hidden"),
+                Epilogue::Silu,
+                rows,
+                params,
+                &block.up,
+                &ff,
+            ));
             step.push(b.matmul(name("ff"), out, base, &block.down, &ff, &h, dummy));
         }
-        step.push(b.matmul(
+        step.extend(b.normed_matmul(
+            &site,
+            "final_norm".into(),
             "heads".into(),
-            (ALayout::AdaLn, Epilogue::Bias, OutLayout::Unpatchify),
+            Epilogue::Bias,
+            OutLayout::Unpatchify,
             norm(2 * cfg.depth),
             &weights.heads,
-            &h,
             &pred,
-            &mods,
         ));
         let group = sampler_group(&mut b, "sampler_step");
         step.push(b.dispatch("sampler_step".into(), Kernel::SamplerStep, group, sampler_grid, &x));

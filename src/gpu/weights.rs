@@ -8,6 +8,7 @@ use crate::error::Result;
 use crate::weights::Checkpoint;
 
 /// A weight matrix `[rows, cols]` as f16 pairs: `words` u32 per row, the odd column zero-padded.
+/// Row-major for the tiled matmul; K-major (word w of row n at w·rows + n) for the direct one.
 pub struct Matrix {
     pub buffer: wgpu::Buffer,
     pub rows: usize,
@@ -38,6 +39,11 @@ pub struct GpuWeights {
     pub prompt_table: Option<Tensor>,
 }
 
+/// Reorders row-major packed words to K-major.
+pub fn k_major(packed: &[u32], rows: usize, words: usize) -> Vec<u32> {
+    (0..words).flat_map(|w| (0..rows).map(move |n| packed[n * words + w])).collect()
+}
+
 /// Packs `[rows, cols]` f32 values into f16 pairs, row by row.
 pub fn pack_f16(values: &[f32], rows: usize, cols: usize) -> (Vec<u32>, usize) {
     let words = cols.div_ceil(2);
@@ -61,10 +67,11 @@ pub(crate) fn storage(device: &wgpu::Device, label: &str, contents: &[u8]) -> wg
 }
 
 impl GpuWeights {
-    pub fn upload(device: &wgpu::Device, ck: &Checkpoint) -> Result<Self> {
+    /// `k_major` stores the matmul weights for the direct kernel (software adapters).
+    pub fn upload(device: &wgpu::Device, ck: &Checkpoint, k_major_layout: bool) -> Result<Self> {
         let cfg = &ck.config;
         let values = |name: &str| -> Result<Vec<f32>> { Ok(ck.tensors[name].flatten_all()?.to_vec1::<f32>()?) };
-        let matrix = |label: &str, names: &[String]| -> Result<Matrix> {
+        let matrix_as = |label: &str, names: &[String], transpose: bool| -> Result<Matrix> {
             let mut all = Vec::new();
             let mut rows = 0;
             let cols = ck.tensors[&names[0]].dims()[1];
@@ -72,10 +79,16 @@ impl GpuWeights {
                 rows += ck.tensors[name].dims()[0];
                 all.extend(values(name)?);
             }
-            let (packed, words) = pack_f16(&all, rows, cols);
+            let (mut packed, words) = pack_f16(&all, rows, cols);
+            if transpose {
+                packed = k_major(&packed, rows, words);
+            }
             Ok(Matrix { buffer: storage(device, label, bytemuck::cast_slice(&packed)), rows, cols, words })
         };
+        let matrix = |label: &str, names: &[String]| matrix_as(label, names, k_major_layout);
         let one = |name: &str| matrix(name, &[name.to_string()]);
+        // The condition kernel reads the time MLP row-major on every adapter.
+        let row_major = |name: &str| matrix_as(name, &[name.to_string()], false);
         let mut norms = Vec::new();
         for i in 0..cfg.depth {
             norms.push(format!("blocks.{i}.norm1"));
@@ -103,8 +116,8 @@ impl GpuWeights {
         Ok(GpuWeights {
             patch_embed: one("patch_embed.weight")?,
             position: storage(device, "position", bytemuck::cast_slice(&crate::model::position_embedding(cfg))),
-            time_fc1: one("time_mlp.1.weight")?,
-            time_fc2: one("time_mlp.3.weight")?,
+            time_fc1: row_major("time_mlp.1.weight")?,
+            time_fc2: row_major("time_mlp.3.weight")?,
             modulation: matrix("modulation", &modulation_names)?,
             blocks,
             heads: matrix("heads", &["to_pixels.weight".to_string(), "proj_fin.weight".to_string()])?,
@@ -133,7 +146,7 @@ impl GpuWeights {
 
 #[cfg(test)]
 mod tests {
-    use super::pack_f16;
+    use super::{k_major, pack_f16};
 
     #[test]
     fn f16_pairs_put_the_even_column_in_the_low_half_and_pad_odd_rows() {
@@ -141,5 +154,6 @@ mod tests {
         assert_eq!(words, 2);
         // f16 bits: 1.0 = 0x3C00, -2.0 = 0xC000, 0.5 = 0x3800, 3.0 = 0x4200, 4.0 = 0x4400, 5.0 = 0x4500.
         assert_eq!(packed, vec![0xC000_3C00, 0x0000_3800, 0x4400_4200, 0x0000_4500]);
+        assert_eq!(k_major(&packed, 2, words), vec![0xC000_3C00, 0x4400_4200, 0x0000_3800, 0x0000_4500]);
     }
 }

@@ -1,11 +1,26 @@
 //! Finding a GPU for the cross-check tests: a missing adapter skips loudly, or fails when
 //! FAVICON_DIFFUSOR_REQUIRE_GPU=1 (as CI sets it, with lavapipe installed).
 
-use favicon_diffusor::gpu::{GpuEngine, REQUIRE_GPU_ENV};
+use favicon_diffusor::gpu::{GpuContext, GpuEngine, GpuOptions, REQUIRE_GPU_ENV};
 use favicon_diffusor::Checkpoint;
 
 pub fn engine(ck: &Checkpoint) -> Option<GpuEngine> {
-    match pollster::block_on(GpuEngine::new(ck)) {
+    engine_with(ck, GpuOptions::default())
+}
+
+/// Both kernel families, whatever the adapter: tiled (hardware) and direct (software).
+pub fn both_kernel_paths(ck: &Checkpoint) -> Vec<(&'static str, GpuEngine)> {
+    [("tiled", false), ("direct", true)]
+        .into_iter()
+        .filter_map(|(name, software)| {
+            engine_with(ck, GpuOptions { software_kernels: Some(software), ..Default::default() }).map(|e| (name, e))
+        })
+        .collect()
+}
+
+pub fn engine_with(ck: &Checkpoint, options: GpuOptions) -> Option<GpuEngine> {
+    let made = pollster::block_on(GpuContext::with_options(options)).and_then(|ctx| GpuEngine::with_context(ctx, ck));
+    match made {
         Ok(engine) => Some(engine),
         Err(e) if std::env::var(REQUIRE_GPU_ENV).as_deref() == Ok("1") => {
             panic!("{REQUIRE_GPU_ENV}=1 but no GPU is usable: {e}")

@@ -1,0 +1,153 @@
+//! Times whole samples on each backend and prints one table row per case:
+//! `cargo run --release --example bench -- --backend gpu --batches 1,64 --profile`.
+//! Without `--weights` it uses random weights of the default config (`--save-weights DIR`
+//! writes them, so the PyTorch twin in train/bench_torch.py can time the same model).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+use clap::Parser;
+use favicon_diffusor::pipeline::{job, Engine, Request};
+use favicon_diffusor::{Backend, Checkpoint, Config, SamplerKind};
+
+#[derive(Parser)]
+struct Args {
+    #[arg(long)]
+    weights: Option<PathBuf>,
+    #[arg(long)]
+    save_weights: Option<PathBuf>,
+    #[arg(long, default_value = "gpu")]
+    backend: Backend,
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    batches: Vec<usize>,
+    /// `ddpm` (32 steps) and/or `ddim8`.
+    #[arg(long, value_delimiter = ',', default_value = "ddpm")]
+    samplers: Vec<String>,
+    #[arg(long, default_value_t = 10)]
+    repeats: usize,
+    /// Print per-kernel GPU time from timestamp queries.
+    #[arg(long)]
+    profile: bool,
+}
+
+fn checkpoint(args: &Args) -> Result<Checkpoint> {
+    let ck = match &args.weights {
+        Some(dir) => Checkpoint::open(dir)?,
+        None => {
+            let cfg = Config::default();
+            let tensors = favicon_diffusor::model::random_tensors(&cfg, None, 1)?;
+            Checkpoint::from_tensors(cfg, None, tensors)?
+        }
+    };
+    if let Some(dir) = &args.save_weights {
+        ck.save(dir, candle_core::DType::F16)?;
+    }
+    Ok(ck)
+}
+
+fn engine(ck: &Checkpoint, backend: Backend) -> Result<(Box<dyn Engine>, String)> {
+    Ok(match backend {
+        Backend::Cpu => (Box::new(favicon_diffusor::cpu::CpuEngine::new(ck.model()?)), "candle CPU".into()),
+        _ => {
+            let gpu = pollster::block_on(favicon_diffusor::gpu::GpuEngine::new(ck))?;
+            let name = gpu.context().describe();
+            (Box::new(gpu), name)
+        }
+    })
+}
+
+fn sampler(name: &str, timesteps: usize) -> Result<(SamplerKind, usize)> {
+    match name {
+        "ddpm" => Ok((SamplerKind::Ddpm, timesteps)),
+        "ddim8" => Ok((SamplerKind::Ddim, 8)),
+        other => bail!("unknown sampler case `{other}` (ddpm or ddim8)"),
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let ck = checkpoint(&args)?;
+    let (mut engine, device) = engine(&ck, args.backend)?;
+    println!("device: {device}; parameters: {:.2} M", ck.parameter_count() as f64 / 1e6);
+    println!("| backend | batch | sampler | steps | median ms | min ms | ms/step |");
+    println!("|---|---|---|---|---|---|---|");
+    for name in &args.samplers {
+        let (kind, steps) = sampler(name, ck.config.timesteps)?;
+        for &batch in &args.batches {
+            let req = Request { batch, sampler: kind, steps, seed: 3, ..Default::default() };
+            let job = job(&ck, &req)?;
+            engine.run(&job, &mut |_| {})?;
+            let times: Vec<f64> = (0..args.repeats.max(1))
+                .map(|_| {
+                    let start = Instant::now();
+                    engine.run(&job, &mut |_| {}).map(|_| start.elapsed().as_secs_f64() * 1e3)
+                })
+                .collect::<favicon_diffusor::Result<_>>()?;
+            let min = times.iter().copied().fold(f64::INFINITY, f64::min);
+            let med = median(times);
+            println!("| {device} | {batch} | {name} | {steps} | {med:.2} | {min:.2} | {:.3} |", med / steps as f64);
+        }
+    }
+    report_memory(&ck, args.backend, &args.batches)?;
+    if args.profile && args.backend != Backend::Cpu {
+        profile(&ck, &args.batches)?;
+    }
+    Ok(())
+}
+
+fn report_memory(ck: &Checkpoint, backend: Backend, batches: &[usize]) -> Result<()> {
+    if backend == Backend::Cpu {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let peak = status.lines().find(|l| l.starts_with("VmHWM")).unwrap_or("VmHWM: unknown");
+        println!("CPU resident peak: {}", peak.trim_start_matches("VmHWM:").trim());
+        return Ok(());
+    }
+    for &batch in batches {
+        let mut gpu = pollster::block_on(favicon_diffusor::gpu::GpuEngine::new(ck))?;
+        let req = Request { batch, steps: ck.config.timesteps, ..Default::default() };
+        gpu.run(&job(ck, &req)?, &mut |_| {})?;
+        let (weights, plan) = (gpu.weight_bytes(), gpu.plan_stats().bytes);
+        let mib = |b: u64| b as f64 / (1 << 20) as f64;
+        println!(
+            "GPU memory at batch {batch}: weights {:.1} MiB + plan {:.1} MiB = {:.1} MiB ({:.2}x the weights); {} dispatches per step",
+            mib(weights),
+            mib(plan),
+            mib(weights + plan),
+            (weights + plan) as f64 / weights as f64,
+            gpu.dispatches_per_step()
+        );
+    }
+    Ok(())
+}
+
+fn profile(ck: &Checkpoint, batches: &[usize]) -> Result<()> {
+    let mut gpu = pollster::block_on(favicon_diffusor::gpu::GpuEngine::new(ck))?;
+    for &batch in batches {
+        let req = Request { batch, steps: ck.config.timesteps, ..Default::default() };
+        let job = job(ck, &req)?;
+        let times = pollster::block_on(favicon_diffusor::gpu::profile::profile_step(&mut gpu, &job))?;
+        let mut by_kind: Vec<(String, f64, usize)> = Vec::new();
+        for (name, us) in &times {
+            let kind = name.rsplit('.').next().unwrap_or(name).to_string();
+            match by_kind.iter_mut().find(|(k, _, _)| *k == kind) {
+                Some(entry) => {
+                    entry.1 += us;
+                    entry.2 += 1;
+                }
+                None => by_kind.push((kind, *us, 1)),
+            }
+        }
+        let total: f64 = times.iter().map(|(_, us)| us).sum();
+        println!("profile, batch {batch}, one step ({total:.1} µs of kernel time):");
+        for (kind, us, n) in by_kind {
+            println!("  {kind:<14} x{n:<2} {us:>9.1} µs  {:>5.1}%", 100.0 * us / total);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,72 @@
+// adaln.wgsl: AdaLN(x, c) = (x − mean)/(std + eps)·(1 + scale) + shift, std unbiased, one row per
+// thread, no barriers.
+//
+// Mirrors AdaLn::forward in src/model.rs. On hardware GPUs matmul.wgsl fuses this into its
+// A_MODE 2 prologue; software adapters (lavapipe, SwiftShader) run it separately, because
+// there every thread of the fused version would recompute its row's statistics.
+// Bindings: group 0 = params (matmul.wgsl's Params), x [M, K], the modulation table, out [M, K];
+// group 1 = the step (its index selects the modulation row). Dispatch: (⌈M / 64⌉, 1, 1).
+
+const ADALN_EPS: f32 = 1e-5;
+
+struct Params {
+    m: u32,
+    n: u32,
+    k: u32,
+    k_words: u32,
+    tokens: u32,
+    uncond_images: u32,
+    norm_offset: u32,
+    mods_stride: u32,
+    patch_size: u32,
+    grid: u32,
+    channels: u32,
+    in_images: u32,
+    out_images: u32,
+    bias_offset: u32,
+    pad0: u32,
+    pad1: u32,
+}
+
+struct Step {
+    index: u32,
+    tag: u32,
+    a: f32,
+    b: f32,
+    c: f32,
+    t: f32,
+    pad0: u32,
+    pad1: u32,
+}
+
+@group(0) @binding(0) var<uniform> params: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> mods: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;
+@group(1) @binding(0) var<uniform> step: Step;
+
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let row = gid.x;
+    if (row >= params.m) {
+        return;
+    }
+    let width = params.k;
+    var sum = 0.0;
+    for (var col = 0u; col < width; col++) {
+        sum += x[row * width + col];
+    }
+    let mean = sum / f32(width);
+    var squares = 0.0;
+    for (var col = 0u; col < width; col++) {
+        let d = x[row * width + col] - mean;
+        squares += d * d;
+    }
+    let rstd = 1.0 / (sqrt(squares / f32(width - 1u)) + ADALN_EPS);
+    let variant = select(0u, 1u, row / params.tokens >= params.uncond_images);
+    let base = (step.index * 2u + variant) * params.mods_stride + params.norm_offset;
+    for (var col = 0u; col < width; col++) {
+        let normed = (x[row * width + col] - mean) * rstd;
+        out[row * width + col] = normed * (1.0 + mods[base + col]) + mods[base + width + col];
+    }
+}

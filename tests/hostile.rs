@@ -491,7 +491,8 @@ fn short_rebuild_arguments_are_refused_not_indexed() {
     let mut p = b"\x80\x02}(".to_vec();
     pickle_str(&mut p, "w");
     p.extend_from_slice(b"ctorch._utils\n_rebuild_tensor_v2\n(K\x00K\x01tRu.");
-    assert!(message(pth::read_pickle(&p, "short.pkl")).contains("a call to `torch._utils._rebuild_tensor_v2` with 2 arguments"));
+    assert!(message(pth::read_pickle(&p, "short.pkl"))
+        .contains("a call to `torch._utils._rebuild_tensor_v2` with 2 arguments"));
 
     let mut p = b"\x80\x02}(".to_vec();
     pickle_str(&mut p, "w");
@@ -499,4 +500,21 @@ fn short_rebuild_arguments_are_refused_not_indexed() {
     pickle_str(&mut p, "storage");
     p.extend_from_slice(b"tQK\x00(K\x01t(K\x01t\x89}tRu.");
     assert!(message(pth::read_pickle(&p, "storage.pkl")).contains("malformed storage id"));
+}
+
+#[test]
+fn pickles_that_ran_candles_interpreter_out_of_memory_are_refused_small() {
+    // Found by fuzzing candle's `pickle::Stack` without the guard (docs/FUZZING.md).
+    let mut seen = 0;
+    for entry in std::fs::read_dir(common::fixtures().join("hostile")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "pkl") {
+            let bytes = std::fs::read(&path).unwrap();
+            let (result, largest) = largest_allocation(|| pth::read_pickle(&bytes, "oom.pkl"));
+            let msg = message(result);
+            assert!(largest < SMALL, "{}: allocated {largest} bytes ({msg})", path.display());
+            seen += 1;
+        }
+    }
+    assert!(seen >= 3);
 }

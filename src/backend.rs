@@ -15,6 +15,14 @@ pub fn engine_for(checkpoint: &Checkpoint, backend: Backend) -> Result<(Box<dyn 
         Backend::Gpu => Ok((Box::new(pollster::block_on(crate::gpu::GpuEngine::new(checkpoint))?), None)),
         #[cfg(feature = "gpu")]
         Backend::Auto => match pollster::block_on(crate::gpu::GpuEngine::new(checkpoint)) {
+            // A software rasteriser (lavapipe, SwiftShader) is correct but slower than candle.
+            Ok(engine) if engine.context().is_software() => Ok((
+                cpu()?,
+                Some(format!(
+                    "the only GPU adapter is the software `{}`, slower than the CPU path; running on the CPU (--backend gpu forces it)",
+                    engine.context().info.name
+                )),
+            )),
             Ok(engine) => Ok((Box::new(engine), None)),
             Err(e) => Ok((cpu()?, Some(format!("{e}; running on the CPU instead")))),
         },

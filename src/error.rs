@@ -4,12 +4,9 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot read {path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// The I/O error is part of the message (not a `source`), so error chains print it once.
+    #[error("cannot read {path}: {reason}")]
+    Io { path: PathBuf, reason: std::io::Error },
 
     #[error("{path} is a directory, expected a file")]
     IsDirectory { path: PathBuf },
@@ -93,7 +90,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io { path: path.into(), reason: source }
     }
     pub(crate) fn checkpoint(what: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Checkpoint { what: what.into(), message: message.into() }

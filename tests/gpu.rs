@@ -234,12 +234,18 @@ fn previews_arrive_every_step_and_end_at_the_result() {
 }
 
 #[test]
-fn the_pipeline_picks_the_gpu_when_an_adapter_exists() {
+fn the_pipeline_picks_the_gpu_unless_the_adapter_is_a_software_rasteriser() {
     let ck = random_checkpoint(&awkward_config(), 31);
-    if engine(&ck).is_none() {
-        return;
+    let Some(gpu) = engine(&ck) else { return };
+    let software = gpu.context().is_software();
+    let pipe = favicon_diffusor::Pipeline::new(ck.clone(), favicon_diffusor::Backend::Auto).unwrap();
+    if software {
+        assert!(pipe.backend_name().starts_with("cpu"), "{}", pipe.backend_name());
+        assert!(pipe.note().unwrap().contains("software"), "the fallback says why");
+    } else {
+        assert!(pipe.backend_name().starts_with("gpu"), "{}", pipe.backend_name());
+        assert!(pipe.note().is_none());
     }
-    let pipe = favicon_diffusor::Pipeline::new(ck, favicon_diffusor::Backend::Auto).unwrap();
-    assert!(pipe.backend_name().starts_with("gpu"), "{}", pipe.backend_name());
-    assert!(pipe.note().is_none());
+    let forced = favicon_diffusor::Pipeline::new(ck, favicon_diffusor::Backend::Gpu).unwrap();
+    assert!(forced.backend_name().starts_with("gpu"), "--backend gpu always takes the adapter");
 }

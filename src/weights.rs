@@ -105,7 +105,7 @@ fn to_f32(name: &str, dtype: Dtype, data: &[u8]) -> Result<Vec<f32>> {
 }
 
 /// Every tensor of a safetensors image, converted to f32, under its own name.
-pub(crate) fn safetensors_raw(bytes: &[u8], what: &str) -> Result<HashMap<String, (Vec<usize>, Vec<f32>)>> {
+pub(crate) fn safetensors_raw(bytes: &[u8], what: &str) -> Result<crate::convert::RawTensors> {
     let Some(head) = bytes.first_chunk::<8>() else {
         return Err(Error::checkpoint(what, format!("truncated: {} bytes, expected an 8-byte header length first", bytes.len())));
     };

@@ -26,10 +26,12 @@ enum Fault {
     Truncate(String, usize),
 }
 
+/// revision → (commit, file name → bytes)
+type Revisions = HashMap<String, (String, HashMap<String, Vec<u8>>)>;
+
 #[derive(Default)]
 struct State {
-    /// repo → revision → (commit, files)
-    repos: HashMap<String, HashMap<String, (String, HashMap<String, Vec<u8>>)>>,
+    repos: HashMap<String, Revisions>,
     fault: Option<Fault>,
     /// Every request as "GET path range".
     log: Vec<String>,

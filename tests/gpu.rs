@@ -249,3 +249,15 @@ fn the_pipeline_picks_the_gpu_unless_the_adapter_is_a_software_rasteriser() {
     let forced = favicon_diffusor::Pipeline::new(ck, favicon_diffusor::Backend::Gpu).unwrap();
     assert!(forced.backend_name().starts_with("gpu"), "--backend gpu always takes the adapter");
 }
+
+#[test]
+fn img2img_on_the_gpu_matches_the_cpu() {
+    let ck = f16_rounded(&random_checkpoint(&awkward_config(), 32));
+    let len = ck.config.image_len();
+    let init: Vec<f32> = (0..2 * len).map(|i| ((i % 11) as f32 / 5.0) - 1.0).collect();
+    let sched = Schedule::cosine(ck.config.timesteps, ck.config.schedule_offset);
+    let mut job = job(&ck, SamplerKind::Ddpm, 8, Some(2.0), 2, "heart");
+    job.plan = Plan::new(&sched, SamplerKind::Ddpm, 8, Some(0.5)).unwrap();
+    job.init = Some(init);
+    compare_samples(&ck, &[("img2img", job)]);
+}

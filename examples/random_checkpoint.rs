@@ -28,7 +28,16 @@ fn main() -> Result<()> {
     let args = Args::parse();
     let words: Vec<String> = args.vocab.split(',').map(str::trim).filter(|w| !w.is_empty()).map(String::from).collect();
     let base = if args.tiny {
-        Config { dim: 32, depth: 1, heads: 2, head_dim: 16, mlp_mult: 2, time_dim: 16, timesteps: 8, ..Config::default() }
+        Config {
+            dim: 32,
+            depth: 1,
+            heads: 2,
+            head_dim: 16,
+            mlp_mult: 2,
+            time_dim: 16,
+            timesteps: 8,
+            ..Config::default()
+        }
     } else {
         Config::default()
     };

@@ -159,7 +159,11 @@ fn rgba(planar: &[f32], size: usize) -> Vec<u8> {
 
 fn rgb_from_rgba(bytes: &[u8], size: usize) -> Result<image::RgbImage> {
     if bytes.len() != size * size * 4 {
-        return Err(Error::Request(format!("expected {size}×{size} RGBA ({} bytes), found {}", size * size * 4, bytes.len())));
+        return Err(Error::Request(format!(
+            "expected {size}×{size} RGBA ({} bytes), found {}",
+            size * size * 4,
+            bytes.len()
+        )));
     }
     Ok(image::RgbImage::from_fn(size as u32, size as u32, |x, y| {
         let at = (y as usize * size + x as usize) * 4;
@@ -221,7 +225,7 @@ impl Diffusor {
     }
 
     /// Picks the engine: `"cpu"`, `"gpu"` or `"auto"`. Auto takes WebGPU when it gives a
-    /// hardware adapter; when the adapter is a software fallback it times a few steps on both
+    /// hardware adapter; when the adapter is a software fallback it times a step on each
     /// and keeps the faster. Resolves to `{ backend, adapter, software, note }`.
     pub fn choose(&self, mode: String) -> Promise {
         let state = self.state.clone();

@@ -1,9 +1,10 @@
 //! Per-kernel GPU time from timestamp queries: each dispatch of one step in its own pass,
 //! stamped at its start and end. Separate passes add overhead, so the sum exceeds a real step;
-//! the split between kernels is what this is for.
+//! the split between kernels is what this is for. `repeat_dispatch` runs one named dispatch
+//! alone, for the kernel benchmarks' wall-clock timing on any adapter.
 
 use super::engine::GpuEngine;
-use super::plan::Shape;
+use super::plan::{Dispatch, Plan, Shape};
 use super::readback::{read_f32, submit, wait};
 use crate::error::{Error, Result};
 use crate::pipeline::Job;
@@ -67,4 +68,35 @@ pub async fn profile_step(engine: &mut GpuEngine, job: &Job) -> Result<Vec<(Stri
             (d.name.clone(), ticks as f64 * period_ns / 1000.0)
         })
         .collect())
+}
+
+/// The names of the dispatches a sample of `job` records: the prelude, the start, then one step's.
+pub fn dispatch_names(engine: &mut GpuEngine, job: &Job) -> Vec<String> {
+    let shape = Shape { images: job.batch, guided: job.guidance.is_some() };
+    let (_, _, plan, _) = engine.parts(shape);
+    every_dispatch(plan).map(|d| d.name.clone()).collect()
+}
+
+fn every_dispatch(plan: &Plan) -> impl Iterator<Item = &Dispatch> {
+    plan.prelude.iter().chain([&plan.start]).chain(&plan.step)
+}
+
+/// Records the dispatch named `name` of `job`'s plan `times` times in one compute pass (stepped
+/// kernels read step slot 0), submits it and waits. Buffers keep whatever earlier runs left.
+pub async fn repeat_dispatch(engine: &mut GpuEngine, job: &Job, name: &str, times: usize) -> Result<()> {
+    let shape = Shape { images: job.batch, guided: job.guidance.is_some() };
+    engine.write_job(shape, job)?;
+    let (ctx, kernels, plan, _) = engine.parts(shape);
+    let Some(dispatch) = every_dispatch(plan).find(|d| d.name == name) else {
+        let names: Vec<_> = every_dispatch(plan).map(|d| d.name.as_str()).collect();
+        return Err(Error::Request(format!("no dispatch named `{name}` in the plan; it has {}", names.join(", "))));
+    };
+    let repeated: Vec<&Dispatch> = vec![dispatch; times];
+    let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
+    {
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
+        plan.record(&mut pass, kernels, &repeated, 0);
+    }
+    ctx.check()?;
+    wait(ctx, submit(ctx, encoder.finish())).await
 }

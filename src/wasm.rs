@@ -310,7 +310,7 @@ impl Diffusor {
 async fn recover(checkpoint: &Checkpoint, engine: &mut Engine) -> Result<Option<String>> {
     let Engine::Gpu(gpu) = engine else { return Ok(None) };
     let Some(reason) = gpu.lost() else { return Ok(None) };
-    *gpu = Box::new(Gpu::new(checkpoint).await?);
+    **gpu = Gpu::new(checkpoint).await?;
     Ok(Some(format!("the WebGPU device was lost ({reason}); re-initialised it")))
 }
 

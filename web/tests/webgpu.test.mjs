@@ -86,6 +86,26 @@ test('diffuse_this_favicon_matches_native_img2img_from_the_same_input', async ()
   await page.close();
 });
 
+test('diffusing_an_uploaded_image_matches_native_img2img_of_that_file', async () => {
+  // Any 64×64 PNG will do as the upload: the native CPU image of another seed.
+  const upload = join(await tempDir('upload'), 'upload.png');
+  await writeFile(upload, await nativeReference(weights, { ...REQUEST, seed: 11 }));
+  const reference = await nativeReference(weights, { ...REQUEST, init: upload, strength: 0.8 });
+  const page = await openDemo(browser, srv.url, QUERY);
+  page.on('filechooser', (chooser) => chooser.setFiles(upload));
+  await page.selectOption('#diffuse-source', 'upload');
+  await page.waitForFunction(() => !document.getElementById('diffuse-input').hidden);
+  await page.fill('#strength', '0.8');
+  await page.click('#diffuse');
+  await page.waitForFunction(() => ['done', 'failed'].includes(document.body.dataset.state), null, { timeout: 120_000 });
+  assert.equal(await page.textContent('#error'), '');
+  assert.match(await page.textContent('#status'), /diffused the uploaded image at strength 0.8/);
+  const favicon = await page.evaluate(() => document.querySelector('link[rel~="icon"]').href);
+  const diff = difference(await pixels(page, favicon), await pixels(page, dataUrl(reference)));
+  assert.ok(close(diff), `uploaded img2img WebGPU vs native CPU: ${JSON.stringify(diff)}`);
+  await page.close();
+});
+
 test('downloads_give_a_png_and_a_four_size_ico', async () => {
   const page = await openDemo(browser, srv.url, QUERY);
   await generate(page);

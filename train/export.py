@@ -39,6 +39,8 @@ def main():
     p.add_argument("--ema", required=True, help="folder with ema-*.safetensors and progress.json")
     p.add_argument("--weights", default=os.path.join(ROOT, "weights"))
     p.add_argument("--fixture", default=os.path.join(ROOT, "tests/fixtures/trained_io.safetensors"))
+    p.add_argument("--updates", type=int, default=None,
+                   help="optimizer updates actually applied, when progress.json's step counts skipped steps")
     a = p.parse_args()
 
     tensors, progress = load_ema(a.ema)
@@ -54,11 +56,13 @@ def main():
     with open(os.path.join(a.weights, "config.json"), "w") as f:
         json.dump(cfg.to_json(), f, indent=1)
         f.write("\n")
-    save_file(f16, os.path.join(a.weights, "model.safetensors"),
-              metadata={"step": str(progress["step"]), "trained_s": f"{progress['trained_s']:.0f}"})
+    meta = {"step": str(progress["step"]), "trained_s": f"{progress['trained_s']:.0f}"}
+    if a.updates is not None:
+        meta["updates"] = str(a.updates)
+    save_file(f16, os.path.join(a.weights, "model.safetensors"), metadata=meta)
     size = os.path.getsize(os.path.join(a.weights, "model.safetensors"))
     print(f"wrote {a.weights}: {sum(v.numel() for v in f16.values())} parameters, {size / 1e6:.1f} MB, "
-          f"step {progress['step']}, {len(cfg.vocab)} words")
+          f"step {progress['step']}{'' if a.updates is None else f' ({a.updates} updates applied)'}, {len(cfg.vocab)} words")
 
     gen = torch.Generator().manual_seed(20261127)
     b = len(FIXTURE_ROWS)

@@ -13,8 +13,9 @@ eps error of 0.05 at t = 31 puts 1.6 standard deviations of error into x_30 and 
 noise; every other g_t is below 1.5. The weight is ~1 for t < 30.
 
 Guards: a step whose gradient is not finite is skipped on the GPU (the fused AdamW's found_inf,
-no host sync), and a logged loss that jumps above 3x the best so far after warmup rolls back to
-the last saved state with half the learning rate.
+no host sync), the run stops when over half the steps of two log windows in a row were skipped,
+cuDNN attention is off (see configure_sdpa), and a logged loss that jumps above 3x the best so
+far after warmup rolls back to the last saved state with half the learning rate.
 
 Augmentation happens here, on the GPU, fresh for every sample: each icon (premultiplied RGBA) is
 composited onto a random flat pastel background, and mirrored half of the time unless its words
@@ -69,6 +70,8 @@ def parse_args():
     p.add_argument("--sampler-weight", action=argparse.BooleanOptionalAction, default=True,
                    help="weight the eps error by 1 + (DDPM eps gain)^2")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--flash", action=argparse.BooleanOptionalAction, default=True,
+                   help="flash/mem-efficient SDPA kernels (--no-flash: the math path)")
     p.add_argument("--preview", action=argparse.BooleanOptionalAction, default=True, help="PyTorch sample grid under --out")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--log-every", type=int, default=200)
@@ -129,6 +132,21 @@ class Icons:
         drop = torch.rand(size, device=dev, generator=gen) < drop_prompt
         counts = torch.where(drop, 0, counts)
         return rgb * 2 - 1, rows, counts
+
+
+def configure_sdpa(flash=True):
+    """Attention backends for training. cuDNN attention is always off: on Hopper it is PyTorch's
+    preferred SDPA backend (2.11+), and its sm90 backward returns NaN in dQ when the key length is
+    64 mod 128 (ours is 64 tokens) and a query row's logsumexp is below -ln(FLT_MAX) = -88.7: the
+    zero-filled second half of its 128-row key tile is scored 0 instead of -inf and exp(0 - lse)
+    overflows (pytorch/pytorch#196678, cudnn-frontend#628). After ~7k updates our first block's
+    attention logits reach hundreds, ~1.4% of samples have such a row, so every batch of 1024
+    held one and every step was skipped (TRAINING_LOG.md, session 2). Flash, mem-efficient and
+    math compute the same attention; --no-flash leaves only math."""
+    torch.backends.cuda.enable_cudnn_sdp(False)
+    if not flash:
+        torch.backends.cuda.enable_flash_sdp(False)
+        torch.backends.cuda.enable_mem_efficient_sdp(False)
 
 
 def lr_at(step, a, scale=1.0, warm_from=0):
@@ -198,6 +216,7 @@ def main():
     deadline = start + a.minutes * 60
     device = "cuda" if torch.cuda.is_available() else "cpu"
     torch.backends.cuda.matmul.allow_tf32 = True
+    configure_sdpa(a.flash)
     torch.manual_seed(a.seed)
     data = Icons(a.data, device)
     print(f"data: {len(data)} icons, {len(data.vocab)} words, load {time.time() - start:.1f}s", flush=True)
@@ -252,7 +271,7 @@ def main():
 
     best = float("inf")
     acc = torch.zeros(5, device=device)
-    acc_n, t_log, t_save, samples = 0, time.time(), time.time(), 0
+    acc_n, t_log, t_save, samples, mostly_skipped = 0, time.time(), time.time(), 0, 0
     seg_start = time.time()
     while time.time() < deadline and step < a.max_steps:
         x0, rows, counts = data.batch(a.batch, gen, a.drop_prompt)
@@ -294,6 +313,12 @@ def main():
                 log.flush()
             acc.zero_()
             acc_n, t_log, samples = 0, now, 0
+            # A window where most steps were skipped trains nothing; two in a row end the run
+            # (the EMA and raw weights are still written) instead of spending device time.
+            mostly_skipped = mostly_skipped + 1 if skipped > 0.5 else 0
+            if mostly_skipped >= 2:
+                print(f"over half the steps of two log windows skipped (non-finite gradients): stopping at step {step}", flush=True)
+                break
             if step > 2 * a.warmup and not (l <= 3 * best) and os.path.exists(state_path):
                 st = torch.load(state_path, map_location=device)
                 model.load_state_dict(st["model"])

@@ -96,16 +96,16 @@ impl Config {
                 return Err(format!("`{name}` = {value} is beyond any model this library runs (max 65536)"));
             }
         }
-        if self.image_size % self.patch_size != 0 {
+        if !self.image_size.is_multiple_of(self.patch_size) {
             return Err(format!(
                 "`image_size` ({}) must be a multiple of `patch_size` ({})",
                 self.image_size, self.patch_size
             ));
         }
-        if self.dim % 4 != 0 {
+        if !self.dim.is_multiple_of(4) {
             return Err(format!("`dim` must be a multiple of 4 (two sinusoid halves per axis), found {}", self.dim));
         }
-        if self.time_dim % 2 != 0 || self.time_dim < 4 {
+        if !self.time_dim.is_multiple_of(2) || self.time_dim < 4 {
             return Err(format!("`time_dim` must be even and at least 4, found {}", self.time_dim));
         }
         if !(self.schedule_offset >= 0.0 && self.schedule_offset < 1.0) {

@@ -53,7 +53,7 @@ impl GpuEngine {
     pub fn with_context(ctx: GpuContext, checkpoint: &Checkpoint) -> Result<Self> {
         check_config(&checkpoint.config)?;
         let weights = GpuWeights::upload(&ctx.device, checkpoint, ctx.software_kernels)?;
-        let limit = ctx.limits.max_storage_buffer_binding_size as u64;
+        let limit = ctx.limits.max_storage_buffer_binding_size;
         if let Some(largest) = weights.largest_buffer().filter(|&size| size > limit) {
             return Err(Error::Gpu(format!(
                 "a weight matrix of {largest} bytes exceeds this device's storage binding limit of {limit} bytes"
@@ -111,7 +111,7 @@ impl GpuEngine {
         .max()
         .unwrap_or(1) as u64
             * 4;
-        let limit = self.ctx.limits.max_storage_buffer_binding_size as u64;
+        let limit = self.ctx.limits.max_storage_buffer_binding_size;
         if self.fixed_bytes() > limit {
             return 0;
         }

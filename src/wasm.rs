@@ -293,6 +293,30 @@ impl Diffusor {
         })
     }
 
+    /// GPU microseconds of each dispatch of one step of a request (WebGPU with timestamp
+    /// queries only), as `[[name, us], ...]`: where a browser's adapter spends a step.
+    pub fn profile(&self, request_json: String) -> Promise {
+        let state = self.state.clone();
+        future_to_promise(async move {
+            let (checkpoint, engine) = {
+                let mut s = state.borrow_mut();
+                (s.checkpoint.clone(), s.engine.take())
+            };
+            let Some(mut engine) = engine else { return Err(js_error("busy, or no backend was chosen")) };
+            let result = match &mut engine {
+                Engine::Gpu(gpu) => profile(&checkpoint, &mut gpu.engine, &request_json).await,
+                Engine::Cpu(_) => Err(Error::Gpu("profiling needs the WebGPU backend".into())),
+            };
+            state.borrow_mut().engine = Some(engine);
+            let rows: js_sys::Array = result
+                .map_err(js_error)?
+                .into_iter()
+                .map(|(name, us)| js_sys::Array::of2(&name.into(), &us.into()))
+                .collect();
+            Ok(rows.into())
+        })
+    }
+
     /// Destroys the WebGPU device, as a driver reset would (for tests of the recovery path).
     #[wasm_bindgen(js_name = loseDevice)]
     pub fn lose_device(&self) -> bool {
@@ -346,6 +370,13 @@ async fn generate(
         },
     };
     Ok((rgba(&images, size), notice))
+}
+
+async fn profile(checkpoint: &Checkpoint, engine: &mut GpuEngine, request_json: &str) -> Result<Vec<(String, f64)>> {
+    let web: WebRequest =
+        serde_json::from_str(request_json).map_err(|e| Error::Request(format!("bad request JSON: {e}")))?;
+    let job = pipeline::job(checkpoint, &web.resolve(&checkpoint.config, None)?)?;
+    crate::gpu::profile::profile_step(engine, &job).await
 }
 
 /// Times one DDIM step on each engine and keeps the faster, with a line saying what was

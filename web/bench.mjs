@@ -1,6 +1,7 @@
 // Browser timings in headless Chromium: wasm size, time to first image (cold and with cached
 // weights) and the 32-step time for WebGPU and CPU-wasm.
 // Usage: node web/bench.mjs [--weights DIR] [--runs N] [--webgpu-runs N] [--prompt WORDS] [--screenshot FILE]
+//        node web/bench.mjs --profile   (only the per-kernel split of one WebGPU step)
 // Build first (web/build.sh); weights default to ../weights.
 
 import { readFileSync } from 'node:fs';
@@ -19,6 +20,29 @@ const runs = Number(arg('--runs', 3));
 const webgpuRuns = Number(arg('--webgpu-runs', 1));
 const prompt = arg('--prompt', 'hippo');
 const screenshot = arg('--screenshot', null);
+
+// The per-kernel split of one guided WebGPU step, from timestamp queries.
+if (process.argv.includes('--profile')) {
+  const srv = await server(weights);
+  const browser = await launch({ webgpu: true });
+  const page = await browser.newPage();
+  await page.goto(`${srv.url}?backend=webgpu`);
+  await page.waitForFunction(() => ['ready', 'failed'].includes(document.body.dataset.state), null, { timeout: 600_000 });
+  const rows = await page.evaluate((p) => window.demo.client.profile({ prompt: p, seed: 1 }), prompt);
+  const total = rows.reduce((sum, [, us]) => sum + us, 0);
+  const byKernel = new Map();
+  for (const [name, us] of rows) {
+    const kind = name.replace(/^blocks\.\d+\./, 'blocks.*.');
+    byKernel.set(kind, (byKernel.get(kind) ?? 0) + us);
+  }
+  console.log(`one guided step, ${rows.length} dispatches, ${(total / 1000).toFixed(0)} ms of GPU time:`);
+  for (const [kind, us] of [...byKernel].sort((a, b) => b[1] - a[1])) {
+    console.log(`  ${kind.padEnd(32)} ${(us / 1000).toFixed(1).padStart(8)} ms  ${((us / total) * 100).toFixed(0).padStart(3)}%`);
+  }
+  await browser.close();
+  await srv.close();
+  process.exit(0);
+}
 
 const wasm = readFileSync(join(here, 'pkg', 'favicon_diffusor_bg.wasm'));
 console.log(`wasm: ${(wasm.length / 1024).toFixed(0)} KiB raw, ${(gzipSync(wasm, { level: 9 }).length / 1024).toFixed(0)} KiB gzip`);

@@ -54,6 +54,7 @@ export class DiffusorClient {
         return job?.onStep?.(data);
       case 'done':
       case 'exported':
+      case 'profiled':
         this.pending.delete(data.id);
         return job?.resolve(data);
       case 'error':
@@ -80,6 +81,11 @@ export class DiffusorClient {
   // 'png' or 'ico' bytes of an RGBA image. Resolves to a Uint8Array.
   async export(format, rgba) {
     return (await this.call({ type: 'export', format, rgba: rgba.slice() })).bytes;
+  }
+
+  // GPU microseconds of each dispatch of one step (WebGPU with timestamp queries): [[name, us]].
+  async profile(request) {
+    return (await this.call({ type: 'profile', request })).rows;
   }
 
   loseDevice() {

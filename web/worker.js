@@ -1,7 +1,8 @@
 // The inference worker: loads the wasm package and the checkpoint, picks a backend, and runs
 // one generation at a time, so the page never blocks. Messages (see client.js):
-//   in:  init {weights, backend} | generate {id, request, init} | export {id, format, rgba} | loseDevice
-//   out: progress | ready | step | done | exported | notice | error
+//   in:  init {weights, backend} | generate {id, request, init} | export {id, format, rgba} |
+//        profile {id, request} | loseDevice
+//   out: progress | probing | ready | step | done | exported | profiled | notice | error
 
 import init, { Diffusor, pngBytes, icoBytes } from './pkg/favicon_diffusor.js';
 import { fetchCheckpoint, forget } from './weights.js';
@@ -131,6 +132,9 @@ async function handle(message) {
       return generate(message);
     case 'export':
       return exportImage(message);
+    case 'profile':
+      post({ type: 'profiled', id: message.id, rows: await diffusor.profile(JSON.stringify(message.request)) });
+      return;
     case 'loseDevice':
       post({ type: 'notice', message: diffusor.loseDevice() ? 'WebGPU device destroyed' : 'not on WebGPU' });
       return;

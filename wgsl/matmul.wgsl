@@ -17,11 +17,11 @@
 // Entry points:
 //   main    16×16 threads own a (16·ROWS) × (16·COLS) block of Y, staged through workgroup memory.
 //           Thread (x, y) owns rows y + 16i and columns x + 16j, so neighbours read neighbouring words.
-//   direct  64 threads, each owns COLS outputs of one row (columns lane + 64j), reading A and W
-//           straight from memory with no barriers: for software adapters (lavapipe, SwiftShader),
-//           where every barrier costs a round of thread switches and lanes run as SIMD. W is then
-//           stored K-major (word w of column n at w·N + n) so neighbouring lanes load contiguously.
-//           Dispatch (⌈N / (64·COLS)⌉, M).
+//   direct  64 threads, each owns 4 rows × 4 columns (rows 4·wid.y + i, columns lane + 64j;
+//           COLS must be 4), reading A and W straight from memory with no barriers: for software
+//           adapters (lavapipe, SwiftShader), where every barrier costs a round of thread switches
+//           and lanes run as SIMD. W is then stored K-major (word w of column n at w·N + n) so
+//           neighbouring lanes load contiguously. Dispatch (⌈N / 256⌉, ⌈M / 4⌉).
 
 override ROWS: u32 = 4u;      // outputs per thread along M, at most 4
 override COLS: u32 = 4u;      // outputs per thread along N, at most 4
@@ -257,42 +257,78 @@ fn single_row_stats(row: u32) -> vec2<f32> {
     return vec2<f32>(mean, 1.0 / (sqrt(squares / f32(params.k - 1u)) + ADALN_EPS));
 }
 
+// Columns col and col + 1 of A's row (0 past K), AdaLN-modulated in mode 2.
+fn load_pair(row: u32, col: u32, stats: vec2<f32>) -> vec2<f32> {
+    var a = vec2<f32>(load_a(row, col), 0.0);
+    if (col + 1u < params.k) {
+        a.y = load_a(row, col + 1u);
+    }
+    if (A_MODE == 2u) {
+        a.x = modulate_normed((a.x - stats.x) * stats.y, row, col);
+        if (col + 1u < params.k) {
+            a.y = modulate_normed((a.y - stats.x) * stats.y, row, col + 1u);
+        }
+    }
+    return a;
+}
+
+fn direct_stats(row: u32) -> vec2<f32> {
+    if (A_MODE == 2u) {
+        return single_row_stats(row);
+    }
+    return vec2<f32>(0.0, 1.0);
+}
+
+// 4 rows × 4 columns per thread, unrolled by hand: software adapters keep neither loops over an
+// override nor dynamically indexed accumulators in registers, and each weight word loaded
+// now serves four rows.
 @compute @workgroup_size(64)
 fn direct(
     @builtin(local_invocation_index) lane: u32,
     @builtin(workgroup_id) wid: vec3<u32>,
 ) {
-    let row = wid.y;
+    let row0 = wid.y * 4u;
     let col0 = wid.x * 64u * COLS + lane;
-    if (row >= params.m) {
+    if (row0 >= params.m) {
         return;
     }
-    var stats = vec2<f32>(0.0, 1.0);
-    if (A_MODE == 2u) {
-        stats = single_row_stats(row);
-    }
-    var acc = vec4<f32>(0.0, 0.0, 0.0, 0.0);
+    // Rows and columns past the edge repeat the last one; their results are not stored.
+    let last_row = params.m - 1u;
+    let rows = vec4<u32>(row0, min(row0 + 1u, last_row), min(row0 + 2u, last_row), min(row0 + 3u, last_row));
+    let last_col = params.n - 1u;
+    let cols = min(vec4<u32>(col0, col0 + 64u, col0 + 128u, col0 + 192u), vec4<u32>(last_col));
+    let s0 = direct_stats(rows.x);
+    let s1 = direct_stats(rows.y);
+    let s2 = direct_stats(rows.z);
+    let s3 = direct_stats(rows.w);
+    var acc0 = vec4<f32>(0.0);
+    var acc1 = vec4<f32>(0.0);
+    var acc2 = vec4<f32>(0.0);
+    var acc3 = vec4<f32>(0.0);
     for (var word = 0u; word < params.k_words; word++) {
         let col = 2u * word;
-        var a = vec2<f32>(load_a(row, col), 0.0);
-        if (col + 1u < params.k) {
-            a.y = load_a(row, col + 1u);
-        }
-        if (A_MODE == 2u) {
-            a.x = modulate_normed((a.x - stats.x) * stats.y, row, col);
-            if (col + 1u < params.k) {
-                a.y = modulate_normed((a.y - stats.x) * stats.y, row, col + 1u);
-            }
-        }
         // K-major weights: neighbouring lanes read neighbouring words.
-        for (var j = 0u; j < COLS; j++) {
-            let n = min(col0 + 64u * j, params.n - 1u);
-            acc[j] += dot(a, unpack2x16float(weights[word * params.n + n]));
-        }
+        let base = word * params.n;
+        let w0 = unpack2x16float(weights[base + cols.x]);
+        let w1 = unpack2x16float(weights[base + cols.y]);
+        let w2 = unpack2x16float(weights[base + cols.z]);
+        let w3 = unpack2x16float(weights[base + cols.w]);
+        let a0 = load_pair(rows.x, col, s0);
+        let a1 = load_pair(rows.y, col, s1);
+        let a2 = load_pair(rows.z, col, s2);
+        let a3 = load_pair(rows.w, col, s3);
+        acc0 += vec4<f32>(dot(a0, w0), dot(a0, w1), dot(a0, w2), dot(a0, w3));
+        acc1 += vec4<f32>(dot(a1, w0), dot(a1, w1), dot(a1, w2), dot(a1, w3));
+        acc2 += vec4<f32>(dot(a2, w0), dot(a2, w1), dot(a2, w2), dot(a2, w3));
+        acc3 += vec4<f32>(dot(a3, w0), dot(a3, w1), dot(a3, w2), dot(a3, w3));
     }
-    for (var j = 0u; j < COLS; j++) {
-        if (col0 + 64u * j < params.n) {
-            store(row, col0 + 64u * j, acc[j]);
+    let accs = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
+    for (var i = 0u; i < 4u; i++) {
+        let row = row0 + i;
+        for (var j = 0u; j < 4u; j++) {
+            if (row < params.m && col0 + 64u * j < params.n) {
+                store(row, col0 + 64u * j, accs[i][j]);
+            }
         }
     }
 }

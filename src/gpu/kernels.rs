@@ -39,7 +39,7 @@ pub enum OutLayout {
 
 /// How the matmul splits its output: `Small` 32×32 blocks (2×2 per thread) for few rows, `Large`
 /// 64×64 (4×4) once there are enough rows, both through workgroup memory; `Direct` is the
-/// barrier-free entry point for software adapters, 4 outputs of one row per thread.
+/// barrier-free entry point for software adapters, 4 rows × 4 columns per thread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Tile {
     Small,
@@ -47,8 +47,10 @@ pub enum Tile {
     Direct,
 }
 
-/// Threads per workgroup of the `direct` entry point, and the outputs each owns.
+/// Threads per workgroup of the `direct` entry point, and the rows and columns each owns (the
+/// kernel unrolls 4 × 4 by hand).
 pub const DIRECT_THREADS: u32 = 64;
+pub const DIRECT_ROWS: u32 = 4;
 pub const DIRECT_COLS: u32 = 4;
 
 impl Tile {
@@ -67,7 +69,7 @@ impl Tile {
         match self {
             Tile::Small => [n.div_ceil(32), m.div_ceil(32), 1],
             Tile::Large => [n.div_ceil(64), m.div_ceil(64), 1],
-            Tile::Direct => [n.div_ceil(DIRECT_THREADS * DIRECT_COLS), m, 1],
+            Tile::Direct => [n.div_ceil(DIRECT_THREADS * DIRECT_COLS), m.div_ceil(DIRECT_ROWS), 1],
         }
     }
 

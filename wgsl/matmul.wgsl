@@ -17,14 +17,14 @@
 // Entry points:
 //   main    16×16 threads own a (16·ROWS) × (16·COLS) block of Y, staged through workgroup memory.
 //           Thread (x, y) owns rows y + 16i and columns x + 16j, so neighbours read neighbouring words.
-//   direct  64 threads, each owns 4 rows × 4 columns (rows 4·wid.y + i, columns lane + 64j;
-//           COLS must be 4), reading A and W straight from memory with no barriers: for software
+//   direct  64 threads, each owns 4 rows × 8 columns (rows 4·wid.y + i, columns lane + 64j;
+//           COLS must be 8), reading A and W straight from memory with no barriers: for software
 //           adapters (lavapipe, SwiftShader), where every barrier costs a round of thread switches
 //           and lanes run as SIMD. W is then stored K-major (word w of column n at w·N + n) so
-//           neighbouring lanes load contiguously. Dispatch (⌈N / 256⌉, ⌈M / 4⌉).
+//           neighbouring lanes load contiguously. Dispatch (⌈N / 512⌉, ⌈M / 4⌉).
 
 override ROWS: u32 = 4u;      // outputs per thread along M, at most 4
-override COLS: u32 = 4u;      // outputs per thread along N, at most 4
+override COLS: u32 = 4u;      // outputs per thread along N, at most 4 for main; 8 for direct
 override A_MODE: u32 = 0u;
 override EPILOGUE: u32 = 0u;
 override OUT_MODE: u32 = 0u;
@@ -279,9 +279,10 @@ fn direct_stats(row: u32) -> vec2<f32> {
     return vec2<f32>(0.0, 1.0);
 }
 
-// 4 rows × 4 columns per thread, unrolled by hand: software adapters keep neither loops over an
-// override nor dynamically indexed accumulators in registers, and each weight word loaded
-// now serves four rows.
+// 4 rows × 8 columns per thread, unrolled by hand: software adapters keep neither loops over an
+// override nor dynamically indexed accumulators in registers; each weight word loaded serves
+// four rows and each A value eight columns. `acc` holds columns lane + 64j for j < 4, `bcc` the
+// next four.
 @compute @workgroup_size(64)
 fn direct(
     @builtin(local_invocation_index) lane: u32,
@@ -297,6 +298,7 @@ fn direct(
     let rows = vec4<u32>(row0, min(row0 + 1u, last_row), min(row0 + 2u, last_row), min(row0 + 3u, last_row));
     let last_col = params.n - 1u;
     let cols = min(vec4<u32>(col0, col0 + 64u, col0 + 128u, col0 + 192u), vec4<u32>(last_col));
+    let cols_b = min(vec4<u32>(col0 + 256u, col0 + 320u, col0 + 384u, col0 + 448u), vec4<u32>(last_col));
     let s0 = direct_stats(rows.x);
     let s1 = direct_stats(rows.y);
     let s2 = direct_stats(rows.z);
@@ -305,14 +307,21 @@ fn direct(
     var acc1 = vec4<f32>(0.0);
     var acc2 = vec4<f32>(0.0);
     var acc3 = vec4<f32>(0.0);
+    var bcc0 = vec4<f32>(0.0);
+    var bcc1 = vec4<f32>(0.0);
+    var bcc2 = vec4<f32>(0.0);
+    var bcc3 = vec4<f32>(0.0);
     for (var word = 0u; word < params.k_words; word++) {
         let col = 2u * word;
-        // K-major weights: neighbouring lanes read neighbouring words.
         let base = word * params.n;
         let w0 = unpack2x16float(weights[base + cols.x]);
         let w1 = unpack2x16float(weights[base + cols.y]);
         let w2 = unpack2x16float(weights[base + cols.z]);
         let w3 = unpack2x16float(weights[base + cols.w]);
+        let v0 = unpack2x16float(weights[base + cols_b.x]);
+        let v1 = unpack2x16float(weights[base + cols_b.y]);
+        let v2 = unpack2x16float(weights[base + cols_b.z]);
+        let v3 = unpack2x16float(weights[base + cols_b.w]);
         let a0 = load_pair(rows.x, col, s0);
         let a1 = load_pair(rows.y, col, s1);
         let a2 = load_pair(rows.z, col, s2);
@@ -321,13 +330,18 @@ fn direct(
         acc1 += vec4<f32>(dot(a1, w0), dot(a1, w1), dot(a1, w2), dot(a1, w3));
         acc2 += vec4<f32>(dot(a2, w0), dot(a2, w1), dot(a2, w2), dot(a2, w3));
         acc3 += vec4<f32>(dot(a3, w0), dot(a3, w1), dot(a3, w2), dot(a3, w3));
+        bcc0 += vec4<f32>(dot(a0, v0), dot(a0, v1), dot(a0, v2), dot(a0, v3));
+        bcc1 += vec4<f32>(dot(a1, v0), dot(a1, v1), dot(a1, v2), dot(a1, v3));
+        bcc2 += vec4<f32>(dot(a2, v0), dot(a2, v1), dot(a2, v2), dot(a2, v3));
+        bcc3 += vec4<f32>(dot(a3, v0), dot(a3, v1), dot(a3, v2), dot(a3, v3));
     }
-    let accs = array<vec4<f32>, 4>(acc0, acc1, acc2, acc3);
+    let accs = array<vec4<f32>, 8>(acc0, acc1, acc2, acc3, bcc0, bcc1, bcc2, bcc3);
     for (var i = 0u; i < 4u; i++) {
         let row = row0 + i;
-        for (var j = 0u; j < 4u; j++) {
-            if (row < params.m && col0 + 64u * j < params.n) {
-                store(row, col0 + 64u * j, accs[i][j]);
+        for (var j = 0u; j < 8u; j++) {
+            let col = col0 + 64u * j;
+            if (row < params.m && col < params.n) {
+                store(row, col, accs[i + 4u * (j / 4u)][j % 4u]);
             }
         }
     }

@@ -39,7 +39,7 @@ pub enum OutLayout {
 
 /// How the matmul splits its output: `Small` 32×32 blocks (2×2 per thread) for few rows, `Large`
 /// 64×64 (4×4) once there are enough rows, both through workgroup memory; `Direct` is the
-/// barrier-free entry point for software adapters, 4 rows × 4 columns per thread.
+/// barrier-free entry point for software adapters, 4 rows × 8 columns per thread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Tile {
     Small,
@@ -48,10 +48,10 @@ pub enum Tile {
 }
 
 /// Threads per workgroup of the `direct` entry point, and the rows and columns each owns (the
-/// kernel unrolls 4 × 4 by hand).
+/// kernel unrolls 4 × 8 by hand).
 pub const DIRECT_THREADS: u32 = 64;
 pub const DIRECT_ROWS: u32 = 4;
-pub const DIRECT_COLS: u32 = 4;
+pub const DIRECT_COLS: u32 = 8;
 
 impl Tile {
     pub fn for_shape(m: usize, n: usize, software: bool) -> Tile {

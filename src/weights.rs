@@ -86,7 +86,8 @@ pub fn read_config(dir: &Path) -> Result<(Config, Option<Vocab>)> {
                 });
             }
             let bytes = read_file(&dir.join(file))?;
-            let text = String::from_utf8(bytes).map_err(|_| Error::checkpoint(file.clone(), "vocabulary is not UTF-8"))?;
+            let text =
+                String::from_utf8(bytes).map_err(|_| Error::checkpoint(file.clone(), "vocabulary is not UTF-8"))?;
             Some(Vocab::new(text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect())?)
         }
         (None, None) => None,
@@ -260,11 +261,8 @@ impl Checkpoint {
         config.vocab_file = None;
         let json = serde_json::to_string_pretty(&config).map_err(|e| Error::checkpoint("config", e.to_string()))?;
         std::fs::write(dir.join(CONFIG_FILE), json + "\n").map_err(|e| Error::io(dir.join(CONFIG_FILE), e))?;
-        let converted = self
-            .tensors
-            .iter()
-            .map(|(k, v)| Ok((k.clone(), v.to_dtype(dtype)?)))
-            .collect::<Result<HashMap<_, _>>>()?;
+        let converted =
+            self.tensors.iter().map(|(k, v)| Ok((k.clone(), v.to_dtype(dtype)?))).collect::<Result<HashMap<_, _>>>()?;
         candle_core::safetensors::save(&converted, dir.join(WEIGHTS_FILE))?;
         Ok(())
     }
@@ -273,7 +271,11 @@ impl Checkpoint {
 fn check_position_buffer(cfg: &Config, shape: &[usize], values: &[f32]) -> Result<()> {
     let expected_shape = vec![cfg.tokens(), cfg.dim];
     if shape != expected_shape.as_slice() {
-        return Err(Error::ShapeMismatch { name: POS_EMBED_BUFFER.into(), expected: expected_shape, found: shape.to_vec() });
+        return Err(Error::ShapeMismatch {
+            name: POS_EMBED_BUFFER.into(),
+            expected: expected_shape,
+            found: shape.to_vec(),
+        });
     }
     check_finite(POS_EMBED_BUFFER, values)?;
     let computed = position_embedding(cfg);

@@ -56,3 +56,33 @@ fn an_unknown_override_is_refused() {
     values.insert("NO_SUCH_CONSTANT".into(), 1.0);
     assert!(naga::back::pipeline_constants::process_overrides(&module, &info, None, &values).is_err());
 }
+
+/// WGSL has no includes, so `Step` (three kernels) and matmul's `Params` (also read by
+/// adaln.wgsl) are written out in each file. Pin the copies to each other, member by member,
+/// and to the sizes of the Rust structs that fill them (`plan::StepParams`, `plan::MatmulParams`).
+#[test]
+fn structs_shared_between_kernels_have_one_layout() {
+    fn layout(file: &str, name: &str) -> Option<(Vec<(String, u32)>, u32)> {
+        let source = SOURCES.iter().find(|(n, _)| *n == file).unwrap().1;
+        let module = naga::front::wgsl::parse_str(source).unwrap();
+        let found = module.types.iter().find_map(|(_, ty)| match &ty.inner {
+            naga::TypeInner::Struct { members, span } if ty.name.as_deref() == Some(name) => Some((
+                members.iter().map(|m| (m.name.clone().unwrap_or_default(), m.offset)).collect(),
+                *span,
+            )),
+            _ => None,
+        });
+        found
+    }
+    let step = layout("matmul.wgsl", "Step").unwrap();
+    assert_eq!(step.1, 32, "StepParams is 32 bytes");
+    for file in ["adaln.wgsl", "sampler_step.wgsl"] {
+        let other = layout(file, "Step").unwrap_or_else(|| panic!("{file} has no Step"));
+        assert_eq!(other.0.iter().map(|m| m.1).collect::<Vec<_>>(), step.0.iter().map(|m| m.1).collect::<Vec<_>>());
+        assert_eq!(other.1, step.1, "{file}: Step differs from matmul.wgsl's");
+        assert_eq!(other.0[..6], step.0[..6], "{file}: Step's fields differ from matmul.wgsl's");
+    }
+    let params = layout("matmul.wgsl", "Params").unwrap();
+    assert_eq!(params.1, 64, "MatmulParams is 64 bytes");
+    assert_eq!(layout("adaln.wgsl", "Params").unwrap(), params, "adaln.wgsl reads matmul's Params");
+}

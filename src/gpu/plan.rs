@@ -91,6 +91,9 @@ pub struct StepParams {
     pub pad: [u32; 2],
 }
 
+// The WGSL copies of these structs are pinned to these sizes by tests/wgsl.rs.
+const _: () = assert!(std::mem::size_of::<MatmulParams>() == 64 && std::mem::size_of::<StepParams>() == 32);
+
 /// One recorded dispatch. `output` is what it writes, for the debug mode.
 pub struct Dispatch {
     pub name: String,

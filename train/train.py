@@ -63,6 +63,8 @@ def parse_args():
     p.add_argument("--warmup", type=int, default=500)
     p.add_argument("--decay-start", type=int, default=10**9, help="step where lr starts its cosine decay")
     p.add_argument("--decay-steps", type=int, default=10000, help="length of that decay (to 10%)")
+    p.add_argument("--decay-time", action="store_true",
+                   help="cosine lr decay to 10%% over this run's wall-clock budget (--minutes), for a fixed-length last run")
     p.add_argument("--weight-decay", type=float, default=0.01)
     p.add_argument("--ema", type=float, default=0.9995)
     p.add_argument("--drop-prompt", type=float, default=0.1)
@@ -272,14 +274,18 @@ def main():
     best = float("inf")
     acc = torch.zeros(5, device=device)
     acc_n, t_log, t_save, samples, mostly_skipped = 0, time.time(), time.time(), 0, 0
-    seg_start = time.time()
+    seg_start = loop_start = time.time()
     while time.time() < deadline and step < a.max_steps:
         x0, rows, counts = data.batch(a.batch, gen, a.drop_prompt)
         t = torch.randint(cfg.timesteps, (a.batch,), device=device, generator=gen)
         eps = torch.randn(x0.shape, device=device, generator=gen)
         xt = sqrt_ab[t][:, None, None, None] * x0 + sqrt_1m[t][:, None, None, None] * eps
+        lr = lr_at(step, a, lr_scale, warm_from)
+        if a.decay_time:
+            done = min(1.0, (time.time() - loop_start) / max(1.0, deadline - loop_start))
+            lr *= 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * done))
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, a, lr_scale, warm_from)
+            g["lr"] = lr
         with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device == "cuda"):
             eps_pred, x0_pred = fwd(xt, t.float(), rows, counts)
         eps_err = (eps_pred.float() - eps).pow(2).mean((1, 2, 3))
@@ -305,7 +311,7 @@ def main():
             l, le, lx, skipped, le_last = (acc / acc_n).tolist()
             now = time.time()
             line = (f"step {step} loss {l:.4f} eps {le:.4f} eps@T-1 {le_last:.5f} x0 {lx:.4f} "
-                    f"lr {lr_at(step, a, lr_scale, warm_from):.2e} skipped {skipped * acc_n:.0f} "
+                    f"lr {lr:.2e} skipped {skipped * acc_n:.0f} "
                     f"{samples / (now - t_log):.0f} img/s trained {trained_s + now - seg_start:.0f}s")
             print(line, flush=True)
             if log:

@@ -95,11 +95,11 @@ fn main() {
             .map(|e| Gpu::new(e, &ck)),
         false => None,
     };
-    if let Some(g) = &gpu {
+    if let Some(g) = &mut gpu {
         let adapter = g.engine.context().describe();
         let family =
             if fused { "tiled kernels, AdaLN fused into the next matmul" } else { "direct (software) kernels" };
-        println!("GPU: {adapter}; {family}; {} dispatches per step", g.engine.dispatches_per_step());
+        println!("GPU: {adapter}; {family}; {} dispatches per step", g.engine.dispatches_per_step(1, false));
     }
 
     let linear = |name: &str| {

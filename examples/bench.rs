@@ -8,6 +8,8 @@ use std::time::Instant;
 
 use anyhow::{bail, Result};
 use clap::Parser;
+use favicon_diffusor::gpu::kernels::Tile;
+use favicon_diffusor::gpu::{GpuContext, GpuEngine, GpuOptions};
 use favicon_diffusor::pipeline::{job, Engine, Request};
 use favicon_diffusor::{Backend, Checkpoint, Config, SamplerKind};
 
@@ -29,6 +31,26 @@ struct Args {
     /// Print per-kernel GPU time from timestamp queries.
     #[arg(long)]
     profile: bool,
+    /// Force one matmul tile on the GPU (`small`, `large` or `wide`) instead of picking by shape.
+    #[arg(long, value_parser = parse_tile)]
+    tile: Option<Tile>,
+    /// Force this many split-K slices where K allows (1 turns split-K off).
+    #[arg(long)]
+    splits: Option<u32>,
+}
+
+fn parse_tile(name: &str) -> std::result::Result<Tile, String> {
+    match name {
+        "small" => Ok(Tile::Small),
+        "large" => Ok(Tile::Large),
+        "wide" => Ok(Tile::Wide),
+        other => Err(format!("unknown tile `{other}` (small, large or wide)")),
+    }
+}
+
+fn gpu_engine(ck: &Checkpoint, args: &Args) -> Result<GpuEngine> {
+    let options = GpuOptions { tile: args.tile, splits: args.splits, ..Default::default() };
+    Ok(GpuEngine::with_context(pollster::block_on(GpuContext::with_options(options))?, ck)?)
 }
 
 fn checkpoint(args: &Args) -> Result<Checkpoint> {
@@ -46,11 +68,11 @@ fn checkpoint(args: &Args) -> Result<Checkpoint> {
     Ok(ck)
 }
 
-fn engine(ck: &Checkpoint, backend: Backend) -> Result<(Box<dyn Engine>, String)> {
-    Ok(match backend {
+fn engine(ck: &Checkpoint, args: &Args) -> Result<(Box<dyn Engine>, String)> {
+    Ok(match args.backend {
         Backend::Cpu => (Box::new(favicon_diffusor::cpu::CpuEngine::new(ck.model()?)), "candle CPU".into()),
         _ => {
-            let gpu = pollster::block_on(favicon_diffusor::gpu::GpuEngine::new(ck))?;
+            let gpu = gpu_engine(ck, args)?;
             let name = gpu.context().describe();
             (Box::new(gpu), name)
         }
@@ -73,7 +95,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 fn main() -> Result<()> {
     let args = Args::parse();
     let ck = checkpoint(&args)?;
-    let (mut engine, device) = engine(&ck, args.backend)?;
+    let (mut engine, device) = engine(&ck, &args)?;
     println!("device: {device}; parameters: {:.2} M", ck.parameter_count() as f64 / 1e6);
     println!("| backend | batch | sampler | steps | median ms | min ms | ms/step |");
     println!("|---|---|---|---|---|---|---|");
@@ -94,22 +116,22 @@ fn main() -> Result<()> {
             println!("| {device} | {batch} | {name} | {steps} | {med:.2} | {min:.2} | {:.3} |", med / steps as f64);
         }
     }
-    report_memory(&ck, args.backend, &args.batches)?;
+    report_memory(&ck, &args)?;
     if args.profile && args.backend != Backend::Cpu {
-        profile(&ck, &args.batches)?;
+        profile(&ck, &args)?;
     }
     Ok(())
 }
 
-fn report_memory(ck: &Checkpoint, backend: Backend, batches: &[usize]) -> Result<()> {
-    if backend == Backend::Cpu {
+fn report_memory(ck: &Checkpoint, args: &Args) -> Result<()> {
+    if args.backend == Backend::Cpu {
         let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
         let peak = status.lines().find(|l| l.starts_with("VmHWM")).unwrap_or("VmHWM: unknown");
         println!("CPU resident peak: {}", peak.trim_start_matches("VmHWM:").trim());
         return Ok(());
     }
-    for &batch in batches {
-        let mut gpu = pollster::block_on(favicon_diffusor::gpu::GpuEngine::new(ck))?;
+    for &batch in &args.batches {
+        let mut gpu = gpu_engine(ck, args)?;
         let req = Request { batch, steps: ck.config.timesteps, ..Default::default() };
         gpu.run(&job(ck, &req)?, &mut |_| {})?;
         let (weights, plan) = (gpu.weight_bytes(), gpu.plan_stats().bytes);
@@ -120,15 +142,15 @@ fn report_memory(ck: &Checkpoint, backend: Backend, batches: &[usize]) -> Result
             mib(plan),
             mib(weights + plan),
             (weights + plan) as f64 / weights as f64,
-            gpu.dispatches_per_step()
+            gpu.dispatches_per_step(batch, false)
         );
     }
     Ok(())
 }
 
-fn profile(ck: &Checkpoint, batches: &[usize]) -> Result<()> {
-    let mut gpu = pollster::block_on(favicon_diffusor::gpu::GpuEngine::new(ck))?;
-    for &batch in batches {
+fn profile(ck: &Checkpoint, args: &Args) -> Result<()> {
+    let mut gpu = gpu_engine(ck, args)?;
+    for &batch in &args.batches {
         let req = Request { batch, steps: ck.config.timesteps, ..Default::default() };
         let job = job(ck, &req)?;
         let times = pollster::block_on(favicon_diffusor::gpu::profile::profile_step(&mut gpu, &job))?;

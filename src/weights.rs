@@ -108,7 +108,10 @@ fn to_f32(name: &str, dtype: Dtype, data: &[u8]) -> Result<Vec<f32>> {
 /// Every tensor of a safetensors image, converted to f32, under its own name.
 pub(crate) fn safetensors_raw(bytes: &[u8], what: &str) -> Result<crate::convert::RawTensors> {
     let Some(head) = bytes.first_chunk::<8>() else {
-        return Err(Error::checkpoint(what, format!("truncated: {} bytes, expected an 8-byte header length first", bytes.len())));
+        return Err(Error::checkpoint(
+            what,
+            format!("truncated: {} bytes, expected an 8-byte header length first", bytes.len()),
+        ));
     };
     let claimed = u64::from_le_bytes(*head);
     if claimed > (bytes.len() - 8) as u64 {
@@ -118,7 +121,10 @@ pub(crate) fn safetensors_raw(bytes: &[u8], what: &str) -> Result<crate::convert
         ));
     }
     let file = SafeTensors::deserialize(bytes).map_err(|e| {
-        Error::checkpoint(what, crate::convert::safetensors::explain(bytes).unwrap_or_else(|| format!("safetensors: {e}")))
+        Error::checkpoint(
+            what,
+            crate::convert::safetensors::explain(bytes).unwrap_or_else(|| format!("safetensors: {e}")),
+        )
     })?;
     let mut tensors = HashMap::new();
     for (name, view) in file.tensors() {

@@ -8,7 +8,17 @@ use common::*;
 use favicon_diffusor::{Backend, Checkpoint, Config, Error, Pipeline, Request, SamplerKind};
 
 fn tiny() -> Config {
-    Config { image_size: 8, patch_size: 4, dim: 16, depth: 1, heads: 2, head_dim: 4, time_dim: 8, timesteps: 4, ..Config::default() }
+    Config {
+        image_size: 8,
+        patch_size: 4,
+        dim: 16,
+        depth: 1,
+        heads: 2,
+        head_dim: 4,
+        time_dim: 8,
+        timesteps: 4,
+        ..Config::default()
+    }
 }
 
 fn tensors(cfg: &Config) -> std::collections::HashMap<String, Tensor> {
@@ -20,7 +30,10 @@ fn a_missing_tensor_is_named_with_its_expected_shape() {
     let mut t = tensors(&tiny());
     t.remove("blocks.0.attn.to_k.weight");
     let err = Checkpoint::from_tensors(tiny(), None, t).unwrap_err();
-    assert!(matches!(&err, Error::MissingTensor { name, expected } if name == "blocks.0.attn.to_k.weight" && expected == &vec![8, 16]), "{err}");
+    assert!(
+        matches!(&err, Error::MissingTensor { name, expected } if name == "blocks.0.attn.to_k.weight" && expected == &vec![8, 16]),
+        "{err}"
+    );
 }
 
 #[test]
@@ -107,7 +120,13 @@ fn img2img_at_low_strength_stays_near_its_input() {
     let len = ck.config.image_len();
     let init: Vec<f32> = (0..len).map(|i| ((i % 7) as f32 / 3.0) - 1.0).collect();
     let mut pipe = Pipeline::new(ck, Backend::Cpu).unwrap();
-    let req = Request { init: Some(init.clone()), strength: 0.15, sampler: SamplerKind::Ddim, steps: 8, ..Default::default() };
+    let req = Request {
+        init: Some(init.clone()),
+        strength: 0.15,
+        sampler: SamplerKind::Ddim,
+        steps: 8,
+        ..Default::default()
+    };
     let out = pipe.generate(&req, |_| {}).unwrap().images;
     let far = pipe.generate(&Request { init: None, ..req.clone() }, |_| {}).unwrap().images;
     let dist = |a: &[f32]| a.iter().zip(&init).map(|(x, y)| (x - y).abs()).sum::<f32>() / len as f32;

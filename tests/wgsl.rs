@@ -66,10 +66,9 @@ fn structs_shared_between_kernels_have_one_layout() {
         let source = SOURCES.iter().find(|(n, _)| *n == file).unwrap().1;
         let module = naga::front::wgsl::parse_str(source).unwrap();
         let found = module.types.iter().find_map(|(_, ty)| match &ty.inner {
-            naga::TypeInner::Struct { members, span } if ty.name.as_deref() == Some(name) => Some((
-                members.iter().map(|m| (m.name.clone().unwrap_or_default(), m.offset)).collect(),
-                *span,
-            )),
+            naga::TypeInner::Struct { members, span } if ty.name.as_deref() == Some(name) => {
+                Some((members.iter().map(|m| (m.name.clone().unwrap_or_default(), m.offset)).collect(), *span))
+            }
             _ => None,
         });
         found

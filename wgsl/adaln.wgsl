@@ -24,8 +24,8 @@ struct Params {
     in_images: u32,
     out_images: u32,
     bias_offset: u32,
-    pad0: u32,
-    pad1: u32,
+    k_chunk: u32,
+    splits: u32,
 }
 
 struct Step {

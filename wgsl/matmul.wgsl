@@ -10,6 +10,13 @@
 //   OUT_MODE  0  Y is row-major [M, N]
 //             1  unpatchify: column block h of width C·P·P goes to image plane h of Y
 //                ([heads][images][C][H][W]), as src/patch.rs::unpatchify
+//             2  split-K partial: workgroup z sums only K columns [z·k_chunk, (z+1)·k_chunk) and
+//                writes the raw sum to slice z ([splits][M, N]) of Y; no epilogue
+//
+// Split-K: few output tiles (a batch of one image has 64 rows) leave most of a big GPU idle
+// while each workgroup walks all of K alone. The plan then runs the matmul with OUT_MODE 2 over
+// `splits` K slices (workgroup z), and the `reduce` entry point adds the slices in order and
+// applies the real epilogue and output layout; A there is the partial buffer.
 //
 // Bindings: group 0 = params, A, W, Y, aux; group 1 = the step (dynamic offset; its index
 // selects the modulation row). W holds f16 pairs, `k_words` u32 per output row, zero-padded
@@ -17,22 +24,27 @@
 // Entry points:
 //   main    16×16 threads own a (16·ROWS) × (16·COLS) block of Y, staged through workgroup memory.
 //           Thread (x, y) owns rows y + 16i and columns x + 16j, so neighbours read neighbouring words.
+//   wide    16×16 threads own a 128 × 128 block, 8 × 8 per thread (rows 4·y + {0..3} and
+//           64 + 4·y + {0..3}, the same for columns with x), read from workgroup memory as vec4s:
+//           64 multiply-adds per four vec4 loads. ROWS and COLS must be 8. For many rows.
+//   reduce  one thread per output: the sum of the split-K slices, then the epilogue.
 //   direct  64 threads, each owns 4 rows × 8 columns (rows 4·wid.y + i, columns lane + 64j;
 //           COLS must be 8), reading A and W straight from memory with no barriers: for software
 //           adapters (lavapipe, SwiftShader), where every barrier costs a round of thread switches
 //           and lanes run as SIMD. W is then stored K-major (word w of column n at w·N + n) so
 //           neighbouring lanes load contiguously. Dispatch (⌈N / 512⌉, ⌈M / 4⌉).
 
-override ROWS: u32 = 4u;      // outputs per thread along M, at most 4
-override COLS: u32 = 4u;      // outputs per thread along N, at most 4 for main; 8 for direct
+override ROWS: u32 = 4u;      // outputs per thread along M: at most 4 for main, 8 for wide
+override COLS: u32 = 4u;      // outputs per thread along N: at most 4 for main, 8 for wide and direct
 override A_MODE: u32 = 0u;
 override EPILOGUE: u32 = 0u;
 override OUT_MODE: u32 = 0u;
 
 const SIDE: u32 = 16u;
 const THREADS: u32 = 256u;
-const TILE_K: u32 = 16u;
-const MAX_TILE: u32 = 64u;
+override TILE_K: u32 = 16u;   // K columns per slice of the main entry point: 32 for Small, 16 for Large
+const WIDE_TILE: u32 = 128u;
+const WIDE_K: u32 = 8u;
 const ADALN_EPS: f32 = 1e-5;
 
 struct Params {
@@ -55,8 +67,10 @@ struct Params {
     out_images: u32,
     // Where the bias starts in `aux` for EPILOGUE 4 (it sits after the modulation rows).
     bias_offset: u32,
-    pad0: u32,
-    pad1: u32,
+    // K columns per split-K slice (a multiple of 32; at least K when not split).
+    k_chunk: u32,
+    // Slices the reduce entry point adds.
+    splits: u32,
 }
 
 struct Step {
@@ -77,10 +91,12 @@ struct Step {
 @group(0) @binding(4) var<storage, read> aux: array<f32>;
 @group(1) @binding(0) var<uniform> step: Step;
 
-var<workgroup> tile_a: array<f32, 1024>;   // [TILE_K][MAX_TILE]
-var<workgroup> tile_w: array<f32, 1024>;   // [TILE_K][MAX_TILE]
-var<workgroup> row_mean: array<f32, 64>;
-var<workgroup> row_rstd: array<f32, 64>;
+var<workgroup> tile_a: array<f32, 1024>;   // [TILE_K][16·ROWS]
+var<workgroup> tile_w: array<f32, 1024>;   // [TILE_K][16·COLS]
+var<workgroup> wide_a: array<vec4<f32>, 256>;   // [WIDE_K][32]: rows 4r..4r+3 at one k
+var<workgroup> wide_w: array<vec4<f32>, 256>;   // [WIDE_K][32]: columns 4c..4c+3 at one k
+var<workgroup> row_mean: array<f32, 128>;
+var<workgroup> row_rstd: array<f32, 128>;
 var<workgroup> partial: array<f32, 256>;
 
 fn image_index(image: u32, channel: u32, token: u32, within: u32) -> u32 {
@@ -154,6 +170,21 @@ fn modulate(value: f32, tile_row: u32, row: u32, col: u32) -> f32 {
     return modulate_normed((value - row_mean[tile_row]) * row_rstd[tile_row], row, col);
 }
 
+// Where workgroup z's split-K slice starts and ends.
+fn k_range(split: u32) -> vec2<u32> {
+    let begin = split * params.k_chunk;
+    return vec2<u32>(begin, min(params.k, begin + params.k_chunk));
+}
+
+// One output: a split-K slice's raw sum (OUT_MODE 2), or the epilogue and output layout.
+fn finish(row: u32, col: u32, sum: f32, split: u32) {
+    if (OUT_MODE == 2u) {
+        y_out[(split * params.m + row) * params.n + col] = sum;
+    } else {
+        store(row, col, sum);
+    }
+}
+
 fn store(row: u32, col: u32, sum: f32) {
     var value = sum;
     if (EPILOGUE == 1u) {
@@ -180,6 +211,38 @@ fn store(row: u32, col: u32, sum: f32) {
     y_out[index] = value;
 }
 
+// Element e (of 1024) of the main kernel's A tile at k0: row e / TILE_K, column k0 + e % TILE_K,
+// 0 past the edges and AdaLN-modulated in mode 2.
+fn main_a(e: u32, k0: u32, row0: u32) -> f32 {
+    let tile_row = e / TILE_K;
+    let row = row0 + tile_row;
+    let col = k0 + e % TILE_K;
+    var value = 0.0;
+    if (tile_row < SIDE * ROWS && row < params.m && col < params.k) {
+        value = load_a(row, col);
+        if (A_MODE == 2u) {
+            value = modulate(value, tile_row, row, col);
+        }
+    }
+    return value;
+}
+
+// Word e (of 512) of the main kernel's W tile at k0: column e / (TILE_K / 2), word e % (TILE_K / 2)
+// of the slice, still packed (0 decodes to two zeros).
+fn main_w(e: u32, k0: u32, col0: u32) -> u32 {
+    let tile_col = e / (TILE_K / 2u);
+    let col = col0 + tile_col;
+    let word = k0 / 2u + e % (TILE_K / 2u);
+    if (tile_col < SIDE * COLS && col < params.n && word < params.k_words) {
+        return weights[col * params.k_words + word];
+    }
+    return 0u;
+}
+
+// Both tiles hold TILE_K × (16·ROWS) A values and TILE_K × (16·COLS) weights, 1024 each (Small:
+// 32 × 32, Large: 16 × 64), so every thread stages four A values and two weight words per slice.
+// The next slice's loads are issued before this slice's multiply-adds (software pipelining), so
+// their memory latency overlaps the arithmetic and the barrier instead of adding to it.
 @compute @workgroup_size(16, 16)
 fn main(
     @builtin(local_invocation_index) local: u32,
@@ -194,38 +257,43 @@ fn main(
         row_stats(local, row0);
     }
     var acc: array<f32, 16>;
-    for (var k0 = 0u; k0 < params.k; k0 += TILE_K) {
-        for (var i = local; i < TILE_K * tile_m; i += THREADS) {
-            let tile_row = i / TILE_K;
-            let row = row0 + tile_row;
-            let col = k0 + i % TILE_K;
-            var value = 0.0;
-            if (row < params.m && col < params.k) {
-                value = load_a(row, col);
-                if (A_MODE == 2u) {
-                    value = modulate(value, tile_row, row, col);
-                }
-            }
-            tile_a[(i % TILE_K) * MAX_TILE + tile_row] = value;
+    let range = k_range(wid.z);
+    var next_a = vec4<f32>(
+        main_a(local, range.x, row0),
+        main_a(local + 256u, range.x, row0),
+        main_a(local + 512u, range.x, row0),
+        main_a(local + 768u, range.x, row0),
+    );
+    var next_w = vec2<u32>(main_w(local, range.x, col0), main_w(local + 256u, range.x, col0));
+    for (var k0 = range.x; k0 < range.y; k0 += TILE_K) {
+        for (var r = 0u; r < 4u; r++) {
+            let e = local + 256u * r;
+            tile_a[(e % TILE_K) * tile_m + e / TILE_K] = next_a[r];
         }
-        for (var i = local; i < (TILE_K / 2u) * tile_n; i += THREADS) {
-            let pair = i % (TILE_K / 2u);
-            let tile_col = i / (TILE_K / 2u);
-            let col = col0 + tile_col;
-            let word = k0 / 2u + pair;
-            var w = vec2<f32>(0.0, 0.0);
-            if (col < params.n && word < params.k_words) {
-                w = unpack2x16float(weights[col * params.k_words + word]);
-            }
-            tile_w[(2u * pair) * MAX_TILE + tile_col] = w.x;
-            tile_w[(2u * pair + 1u) * MAX_TILE + tile_col] = w.y;
+        for (var r = 0u; r < 2u; r++) {
+            let e = local + 256u * r;
+            let pair = e % (TILE_K / 2u);
+            let tile_col = e / (TILE_K / 2u);
+            let w = unpack2x16float(next_w[r]);
+            tile_w[(2u * pair) * tile_n + tile_col] = w.x;
+            tile_w[(2u * pair + 1u) * tile_n + tile_col] = w.y;
         }
         workgroupBarrier();
+        let k1 = k0 + TILE_K;
+        if (k1 < range.y) {
+            next_a = vec4<f32>(
+                main_a(local, k1, row0),
+                main_a(local + 256u, k1, row0),
+                main_a(local + 512u, k1, row0),
+                main_a(local + 768u, k1, row0),
+            );
+            next_w = vec2<u32>(main_w(local, k1, col0), main_w(local + 256u, k1, col0));
+        }
         for (var kk = 0u; kk < TILE_K; kk++) {
             for (var i = 0u; i < ROWS; i++) {
-                let a = tile_a[kk * MAX_TILE + lid.y + i * SIDE];
+                let a = tile_a[kk * tile_m + lid.y + i * SIDE];
                 for (var j = 0u; j < COLS; j++) {
-                    acc[i * 4u + j] += a * tile_w[kk * MAX_TILE + lid.x + j * SIDE];
+                    acc[i * 4u + j] += a * tile_w[kk * tile_n + lid.x + j * SIDE];
                 }
             }
         }
@@ -236,10 +304,125 @@ fn main(
         for (var j = 0u; j < COLS; j++) {
             let col = col0 + lid.x + j * SIDE;
             if (row < params.m && col < params.n) {
-                store(row, col, acc[i * 4u + j]);
+                finish(row, col, acc[i * 4u + j], wid.z);
             }
         }
     }
+}
+
+// One A value of the wide tile (0 past the edges), AdaLN-modulated in mode 2.
+fn wide_a_value(row: u32, col: u32, tile_row: u32) -> f32 {
+    var value = 0.0;
+    if (row < params.m && col < params.k) {
+        value = load_a(row, col);
+        if (A_MODE == 2u) {
+            value = modulate(value, tile_row, row, col);
+        }
+    }
+    return value;
+}
+
+fn wide_w_pair(col: u32, word: u32) -> vec2<f32> {
+    if (col < params.n && word < params.k_words) {
+        return unpack2x16float(weights[col * params.k_words + word]);
+    }
+    return vec2<f32>(0.0, 0.0);
+}
+
+@compute @workgroup_size(16, 16)
+fn wide(
+    @builtin(local_invocation_index) local: u32,
+    @builtin(local_invocation_id) lid: vec3<u32>,
+    @builtin(workgroup_id) wid: vec3<u32>,
+) {
+    let row0 = wid.y * WIDE_TILE;
+    let col0 = wid.x * WIDE_TILE;
+    if (A_MODE == 2u) {
+        row_stats(local, row0);
+    }
+    // Loaders: every thread stages one k of four rows of A (eight neighbours read 32 contiguous
+    // bytes of a row); the first 128 stage one weight word (two k) of four columns.
+    let a_k = local % WIDE_K;
+    let a_rows = local / WIDE_K;
+    let w_word = local % (WIDE_K / 2u);
+    let w_cols = (local / (WIDE_K / 2u)) % 32u;
+    // acc[2i + h]: row 4·y + i (i < 4) or 64 + 4·y + i − 4, columns 4·x + 64·h + {0..3}.
+    var acc: array<vec4<f32>, 16>;
+    let range = k_range(wid.z);
+    for (var k0 = range.x; k0 < range.y; k0 += WIDE_K) {
+        let r = 4u * a_rows;
+        let col = k0 + a_k;
+        wide_a[a_k * 32u + a_rows] = vec4<f32>(
+            wide_a_value(row0 + r, col, r),
+            wide_a_value(row0 + r + 1u, col, r + 1u),
+            wide_a_value(row0 + r + 2u, col, r + 2u),
+            wide_a_value(row0 + r + 3u, col, r + 3u),
+        );
+        if (local < 128u) {
+            let c = col0 + 4u * w_cols;
+            let word = k0 / 2u + w_word;
+            let w0 = wide_w_pair(c, word);
+            let w1 = wide_w_pair(c + 1u, word);
+            let w2 = wide_w_pair(c + 2u, word);
+            let w3 = wide_w_pair(c + 3u, word);
+            wide_w[2u * w_word * 32u + w_cols] = vec4<f32>(w0.x, w1.x, w2.x, w3.x);
+            wide_w[(2u * w_word + 1u) * 32u + w_cols] = vec4<f32>(w0.y, w1.y, w2.y, w3.y);
+        }
+        workgroupBarrier();
+        for (var kk = 0u; kk < WIDE_K; kk++) {
+            let a_lo = wide_a[kk * 32u + lid.y];
+            let a_hi = wide_a[kk * 32u + 16u + lid.y];
+            let w_lo = wide_w[kk * 32u + lid.x];
+            let w_hi = wide_w[kk * 32u + 16u + lid.x];
+            acc[0] += a_lo.x * w_lo;
+            acc[1] += a_lo.x * w_hi;
+            acc[2] += a_lo.y * w_lo;
+            acc[3] += a_lo.y * w_hi;
+            acc[4] += a_lo.z * w_lo;
+            acc[5] += a_lo.z * w_hi;
+            acc[6] += a_lo.w * w_lo;
+            acc[7] += a_lo.w * w_hi;
+            acc[8] += a_hi.x * w_lo;
+            acc[9] += a_hi.x * w_hi;
+            acc[10] += a_hi.y * w_lo;
+            acc[11] += a_hi.y * w_hi;
+            acc[12] += a_hi.z * w_lo;
+            acc[13] += a_hi.z * w_hi;
+            acc[14] += a_hi.w * w_lo;
+            acc[15] += a_hi.w * w_hi;
+        }
+        workgroupBarrier();
+    }
+    for (var i = 0u; i < 8u; i++) {
+        let row = row0 + select(4u * lid.y + i, 60u + 4u * lid.y + i, i >= 4u);
+        for (var h = 0u; h < 2u; h++) {
+            for (var j = 0u; j < 4u; j++) {
+                let col = col0 + 64u * h + 4u * lid.x + j;
+                if (row < params.m && col < params.n) {
+                    finish(row, col, acc[2u * i + h][j], wid.z);
+                }
+            }
+        }
+    }
+}
+
+// The sum of the split-K slices in order, then the epilogue: one thread per output, rows of
+// 256 outputs folded into 2-D under the dispatch limit. A holds the slices.
+@compute @workgroup_size(256)
+fn reduce(
+    @builtin(global_invocation_id) gid: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+) {
+    let index = gid.y * groups.x * 256u + gid.x;
+    let size = params.m * params.n;
+    if (index >= size) {
+        return;
+    }
+    var sum = 0.0;
+    for (var s = 0u; s < params.splits; s++) {
+        sum += a_in[s * size + index];
+    }
+    store(index / params.n, index % params.n, sum);
 }
 
 // Mean and 1/(unbiased std + eps) of one row, by one thread.

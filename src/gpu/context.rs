@@ -2,6 +2,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use super::kernels::Tile;
 use crate::error::{Error, Result};
 
 /// Overrides for tests and benchmarks; the defaults suit the adapter.
@@ -11,6 +12,10 @@ pub struct GpuOptions {
     pub max_binding: Option<u64>,
     /// Force the software (`Some(true)`) or hardware (`Some(false)`) kernel variants.
     pub software_kernels: Option<bool>,
+    /// Force one matmul tile on hardware kernels (tests, benchmarks); `None` picks by shape.
+    pub tile: Option<Tile>,
+    /// Force this many split-K slices where K allows (1 turns split-K off); `None` picks by shape.
+    pub splits: Option<u32>,
 }
 
 pub struct GpuContext {
@@ -22,6 +27,9 @@ pub struct GpuContext {
     /// Run the barrier-free kernel variants (direct matmul, standalone AdaLN, K-major weights).
     /// On by default for software adapters, where they are faster.
     pub software_kernels: bool,
+    /// The matmul overrides of `GpuOptions`.
+    pub tile: Option<Tile>,
+    pub splits: Option<u32>,
     /// The first error wgpu reported outside an error scope (validation, out of memory, device lost).
     errors: Arc<Mutex<Option<String>>>,
 }
@@ -70,7 +78,17 @@ impl GpuContext {
                 slot.get_or_insert_with(|| e.to_string());
             }
         }));
-        let mut ctx = GpuContext { device, queue, info, limits, features, software_kernels: false, errors };
+        let mut ctx = GpuContext {
+            device,
+            queue,
+            info,
+            limits,
+            features,
+            software_kernels: false,
+            tile: options.tile,
+            splits: options.splits,
+            errors,
+        };
         ctx.software_kernels = options.software_kernels.unwrap_or_else(|| ctx.is_software());
         Ok(ctx)
     }

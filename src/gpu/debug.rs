@@ -83,7 +83,8 @@ pub async fn compare_forward(
         (submit(ctx, encoder.finish()), staging)
     };
 
-    let (done, staging) = run_one(&[&plan.prelude[0], &plan.prelude[1]], &plan.cond);
+    let prelude: Vec<_> = plan.prelude.iter().collect();
+    let (done, staging) = run_one(&prelude, &plan.cond);
     wait(ctx, done).await?;
     // Row (step 0, variant 1) is the request's prompt.
     let cond = read_f32(ctx, &staging, cfg.time_dim, cfg.time_dim).await?;

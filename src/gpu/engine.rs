@@ -92,10 +92,15 @@ impl GpuEngine {
         self.weights.bytes()
     }
 
-    /// Dispatches in one sampling step (every step records the same list).
-    pub fn dispatches_per_step(&self) -> usize {
-        let adaln = if self.ctx.software_kernels { 2 * self.config.depth + 1 } else { 0 };
-        5 * self.config.depth + 3 + adaln
+    /// Dispatches in one sampling step at this batch shape (every step records the same list;
+    /// software adapters add standalone AdaLNs, a split-K matmul adds its reduce).
+    pub fn dispatches_per_step(&mut self, images: usize, guided: bool) -> usize {
+        self.step_dispatch_names(images, guided).len()
+    }
+
+    /// The names of one step's dispatches at this batch shape, in recording order.
+    pub fn step_dispatch_names(&mut self, images: usize, guided: bool) -> Vec<String> {
+        self.plan(Shape { images, guided }).step.iter().map(|d| d.name.clone()).collect()
     }
 
     /// The most images one run can hold within the device's buffer and dispatch limits.

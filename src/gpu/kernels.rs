@@ -35,16 +35,21 @@ pub enum Epilogue {
 pub enum OutLayout {
     Rows = 0,
     Unpatchify = 1,
+    /// One split-K slice's raw sums, for `Tile::Reduce` to add up.
+    Partial = 2,
 }
 
 /// How the matmul splits its output: `Small` 32×32 blocks (2×2 per thread) for few rows, `Large`
-/// 64×64 (4×4) once there are enough rows, both through workgroup memory; `Direct` is the
-/// barrier-free entry point for software adapters, 4 rows × 8 columns per thread.
+/// 64×64 (4×4), `Wide` 128×128 (8×8, vec4 reads) once there are many rows, all through workgroup
+/// memory; `Direct` is the barrier-free entry point for software adapters, 4 rows × 8 columns per
+/// thread. `Reduce` is not a tile but the entry point that adds split-K slices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Tile {
     Small,
     Large,
+    Wide,
     Direct,
+    Reduce,
 }
 
 /// Threads per workgroup of the `direct` entry point, and the rows and columns each owns (the
@@ -52,35 +57,74 @@ pub enum Tile {
 pub const DIRECT_THREADS: u32 = 64;
 pub const DIRECT_ROWS: u32 = 4;
 pub const DIRECT_COLS: u32 = 8;
+/// Threads per workgroup of the `reduce` entry point.
+pub const REDUCE_THREADS: u32 = 256;
+/// Below this many output tiles a matmul splits K, aiming for `SPLIT_TARGET_WORKGROUPS`: with
+/// few rows each workgroup's time is the latency of its walk along K, not arithmetic, and a big
+/// GPU holds about a thousand 256-thread workgroups at once (132 SMs × 8).
+pub const SPLIT_BELOW_WORKGROUPS: u32 = 256;
+pub const SPLIT_TARGET_WORKGROUPS: u32 = 1024;
+/// No split-K slice is shorter than this many K columns, and there are at most `MAX_SPLITS`.
+pub const MIN_SPLIT_K: u32 = 64;
+pub const MAX_SPLITS: u32 = 16;
 
 impl Tile {
+    /// The tile for an `m × n` output. Software adapters always run `Direct`; on hardware the
+    /// biggest tile that still gives enough workgroups to fill the card, else `Small` (which
+    /// then splits K).
     pub fn for_shape(m: usize, n: usize, software: bool) -> Tile {
+        let fills = |side: usize| (m.div_ceil(side) * n.div_ceil(side)) as u32 >= SPLIT_BELOW_WORKGROUPS;
         if software {
             Tile::Direct
-        } else if m.div_ceil(64) * n.div_ceil(64) >= 256 {
+        } else if fills(128) {
+            Tile::Wide
+        } else if fills(64) {
             Tile::Large
         } else {
             Tile::Small
         }
     }
 
-    /// Workgroups covering an `m × n` output.
+    /// Workgroups covering an `m × n` output (one K slice).
     pub fn workgroups(self, m: u32, n: u32) -> [u32; 3] {
         match self {
             Tile::Small => [n.div_ceil(32), m.div_ceil(32), 1],
             Tile::Large => [n.div_ceil(64), m.div_ceil(64), 1],
+            Tile::Wide => [n.div_ceil(128), m.div_ceil(128), 1],
             Tile::Direct => [n.div_ceil(DIRECT_THREADS * DIRECT_COLS), m.div_ceil(DIRECT_ROWS), 1],
+            Tile::Reduce => [(m * n).div_ceil(REDUCE_THREADS), 1, 1],
         }
     }
 
-    /// (ROWS, COLS, entry point).
-    fn constants(self) -> (u32, u32, &'static str) {
+    /// (ROWS, COLS, TILE_K, entry point). The main entry point's tiles hold TILE_K · 16·ROWS =
+    /// 1024 values of A (and of W): a 32-deep slice for Small halves its barriers per K.
+    fn constants(self) -> (u32, u32, u32, &'static str) {
         match self {
-            Tile::Small => (2, 2, "main"),
-            Tile::Large => (4, 4, "main"),
-            Tile::Direct => (1, DIRECT_COLS, "direct"),
+            Tile::Small => (2, 2, 32, "main"),
+            Tile::Large => (4, 4, 16, "main"),
+            Tile::Wide => (8, 8, 8, "wide"),
+            Tile::Direct => (1, DIRECT_COLS, 2, "direct"),
+            Tile::Reduce => (1, 1, 1, "reduce"),
         }
     }
+
+    /// Whether this entry point can run split-K slices.
+    pub fn splits_k(self) -> bool {
+        matches!(self, Tile::Small | Tile::Large | Tile::Wide)
+    }
+}
+
+/// How one matmul is cut along K: `splits` slices of `k_chunk` columns (a multiple of 32, so
+/// every entry point's K step stays inside one slice). One slice when K is short or the output tiles
+/// already fill the card; `forced` (tests, benchmarks) asks for that many where K allows.
+pub fn split_k(k: u32, workgroups: u32, forced: Option<u32>) -> (u32, u32) {
+    let wanted = match forced {
+        Some(n) => n.clamp(1, k.div_ceil(32).max(1)),
+        None if workgroups >= SPLIT_BELOW_WORKGROUPS => 1,
+        None => SPLIT_TARGET_WORKGROUPS.div_ceil(workgroups.max(1)).min(k / MIN_SPLIT_K).clamp(1, MAX_SPLITS),
+    };
+    let k_chunk = k.div_ceil(wanted).next_multiple_of(32).max(32);
+    (k.div_ceil(k_chunk).max(1), k_chunk)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -108,10 +152,11 @@ impl Kernel {
         match self {
             Kernel::Matmul(m) => (
                 "matmul.wgsl",
-                m.tile.constants().2,
+                m.tile.constants().3,
                 vec![
                     ("ROWS", m.tile.constants().0 as f64),
                     ("COLS", m.tile.constants().1 as f64),
+                    ("TILE_K", m.tile.constants().2 as f64),
                     ("A_MODE", m.a as u32 as f64),
                     ("EPILOGUE", m.epilogue as u32 as f64),
                     ("OUT_MODE", m.out as u32 as f64),
@@ -132,10 +177,13 @@ impl Kernel {
         for a in [ALayout::Rows, ALayout::Patchify, ALayout::AdaLn] {
             for epilogue in [Epilogue::None, Epilogue::Silu, Epilogue::Residual, Epilogue::Position, Epilogue::Bias] {
                 for out in [OutLayout::Rows, OutLayout::Unpatchify] {
-                    for tile in [Tile::Small, Tile::Large, Tile::Direct] {
+                    for tile in [Tile::Small, Tile::Large, Tile::Wide, Tile::Direct, Tile::Reduce] {
                         all.push(Kernel::Matmul(Matmul { a, epilogue, out, tile }));
                     }
                 }
+            }
+            for tile in [Tile::Small, Tile::Large, Tile::Wide] {
+                all.push(Kernel::Matmul(Matmul { a, epilogue: Epilogue::None, out: OutLayout::Partial, tile }));
             }
         }
         all
@@ -259,5 +307,37 @@ impl Kernels {
             compilation_options: wgpu::PipelineCompilationOptions { constants: &constants, ..Default::default() },
             cache: None,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_k_fills_the_card_only_when_the_tiles_do_not() {
+        // Batch 1's ff projection: 64 rows × 512 columns is 32 small tiles over K = 2048, so it
+        // splits into the most slices allowed, 16 of 128 columns.
+        assert_eq!(split_k(2048, 32, None), (16, 128));
+        // qkv at batch 1: 24 tiles over K = 512; slices stop at 64 columns.
+        assert_eq!(split_k(512, 24, None), (8, 64));
+        // Enough tiles already: one slice covering K.
+        assert_eq!(split_k(512, 256, None), (1, 512));
+        // K shorter than two minimum slices never splits.
+        assert_eq!(split_k(100, 1, None), (1, 128));
+        // Forced: slices are whole multiples of 32, the last one short.
+        assert_eq!(split_k(160, 4, Some(3)), (3, 64));
+        assert_eq!(split_k(27, 4, Some(3)), (1, 32));
+    }
+
+    #[test]
+    fn tiles_grow_with_the_output_until_they_stop_filling_the_card() {
+        assert_eq!(Tile::for_shape(64, 512, false), Tile::Small);
+        // Batch 64: 4096 rows. 2048 columns fill the card with 128×128 tiles (512 of them);
+        // 512 columns need 64×64 tiles (512); 384 columns 64×64 (384).
+        assert_eq!(Tile::for_shape(4096, 2048, false), Tile::Wide);
+        assert_eq!(Tile::for_shape(4096, 512, false), Tile::Large);
+        assert_eq!(Tile::for_shape(4096, 384, false), Tile::Large);
+        assert_eq!(Tile::for_shape(4096, 2048, true), Tile::Direct);
     }
 }

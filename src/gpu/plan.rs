@@ -4,7 +4,10 @@
 use bytemuck::{Pod, Zeroable};
 
 use super::context::GpuContext;
-use super::kernels::{ALayout, Epilogue, Kernel, Kernels, Matmul, OutLayout, Tile, ATTENTION_THREADS, SAMPLER_THREADS};
+use super::kernels::{
+    split_k, ALayout, Epilogue, Kernel, Kernels, Matmul, OutLayout, Tile, ATTENTION_THREADS, REDUCE_THREADS,
+    SAMPLER_THREADS,
+};
 use super::weights::{GpuWeights, Matrix};
 use crate::config::Config;
 
@@ -39,7 +42,8 @@ pub struct MatmulParams {
     pub in_images: u32,
     pub out_images: u32,
     pub bias_offset: u32,
-    pub pad: [u32; 2],
+    pub k_chunk: u32,
+    pub splits: u32,
 }
 
 #[repr(C)]
@@ -139,6 +143,46 @@ struct Builder<'a> {
     ctx: &'a GpuContext,
     kernels: &'a mut Kernels,
     stats: PlanStats,
+    /// Split-K slices of every matmul that splits (see `MatmulShape::cut`).
+    partial: wgpu::Buffer,
+}
+
+/// An `m × n` output over `k` columns: its tile and split-K cut on this context.
+struct MatmulShape {
+    m: u32,
+    n: u32,
+    k: u32,
+}
+
+impl MatmulShape {
+    /// (tile, splits, k_chunk). Split only where the entry point can and the slices fit a binding.
+    fn cut(&self, ctx: &GpuContext) -> (Tile, u32, u32) {
+        let software = ctx.software_kernels;
+        let tile = match ctx.tile {
+            Some(tile) if !software && tile.splits_k() => tile,
+            _ => Tile::for_shape(self.m as usize, self.n as usize, software),
+        };
+        let [x, y, _] = tile.workgroups(self.m, self.n);
+        let unsplit = (1, self.k.next_multiple_of(32).max(32));
+        if !tile.splits_k() {
+            return (tile, unsplit.0, unsplit.1);
+        }
+        let (splits, k_chunk) = split_k(self.k, x * y, ctx.splits);
+        let bytes = splits as u64 * self.m as u64 * self.n as u64 * 4;
+        if splits > 1 && bytes <= ctx.limits.max_storage_buffer_binding_size as u64 {
+            (tile, splits, k_chunk)
+        } else {
+            (tile, unsplit.0, unsplit.1)
+        }
+    }
+
+    /// Floats of split-K slices this matmul needs (0 when it does not split).
+    fn partial_floats(&self, ctx: &GpuContext) -> usize {
+        match self.cut(ctx) {
+            (_, 1, _) => 0,
+            (_, splits, _) => splits as usize * self.m as usize * self.n as usize,
+        }
+    }
 }
 
 const STORAGE: wgpu::BufferUsages =
@@ -146,15 +190,20 @@ const STORAGE: wgpu::BufferUsages =
 
 impl Builder<'_> {
     fn buffer(&mut self, label: &str, floats: usize, usage: wgpu::BufferUsages) -> wgpu::Buffer {
+        Self::new_buffer(self.ctx, &mut self.stats, label, floats, usage)
+    }
+
+    fn new_buffer(
+        ctx: &GpuContext,
+        stats: &mut PlanStats,
+        label: &str,
+        floats: usize,
+        usage: wgpu::BufferUsages,
+    ) -> wgpu::Buffer {
         let size = (floats.max(1) * 4).next_multiple_of(16) as u64;
-        self.stats.buffers += 1;
-        self.stats.bytes += size;
-        self.ctx.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some(label),
-            size,
-            usage,
-            mapped_at_creation: false,
-        })
+        stats.buffers += 1;
+        stats.bytes += size;
+        ctx.device.create_buffer(&wgpu::BufferDescriptor { label: Some(label), size, usage, mapped_at_creation: false })
     }
 
     fn uniform<T: Pod>(&mut self, label: &str, value: &T) -> wgpu::Buffer {
@@ -187,6 +236,8 @@ impl Builder<'_> {
         Dispatch { name, kernel, group, stepped, workgroups, output: output.clone() }
     }
 
+    /// `y = a · wᵀ` with the variant's prologue and epilogue: one dispatch, or a split-K pass
+    /// (`{name}/split`, into the partial buffer) and the reduce that applies the epilogue.
     #[allow(clippy::too_many_arguments)]
     fn matmul(
         &mut self,
@@ -197,17 +248,33 @@ impl Builder<'_> {
         a: &wgpu::Buffer,
         y: &wgpu::Buffer,
         aux: &wgpu::Buffer,
-    ) -> Dispatch {
+    ) -> Vec<Dispatch> {
         params.n = weights.rows as u32;
         params.k = weights.cols as u32;
         params.k_words = weights.words as u32;
-        let tile = Tile::for_shape(params.m as usize, params.n as usize, self.ctx.software_kernels);
-        let kernel = Kernel::Matmul(Matmul { a: variant.0, epilogue: variant.1, out: variant.2, tile });
+        let (tile, splits, k_chunk) = MatmulShape { m: params.m, n: params.n, k: params.k }.cut(self.ctx);
+        params.k_chunk = k_chunk;
+        params.splits = splits;
         let uniform = self.uniform(&name, &params);
         let layout = self.kernels.matmul_layout.clone();
-        let group = self.group(&name, &layout, &[&uniform, a, &weights.buffer, y, aux]);
-        let workgroups = tile.workgroups(params.m, params.n);
-        self.dispatch(name, kernel, group, workgroups, y)
+        let (a_mode, epilogue, out) = variant;
+        if splits == 1 {
+            let kernel = Kernel::Matmul(Matmul { a: a_mode, epilogue, out, tile });
+            let group = self.group(&name, &layout, &[&uniform, a, &weights.buffer, y, aux]);
+            let workgroups = tile.workgroups(params.m, params.n);
+            return vec![self.dispatch(name, kernel, group, workgroups, y)];
+        }
+        let partial = self.partial.clone();
+        let split_name = format!("{name}/split");
+        let kernel = Kernel::Matmul(Matmul { a: a_mode, epilogue: Epilogue::None, out: OutLayout::Partial, tile });
+        let group = self.group(&split_name, &layout, &[&uniform, a, &weights.buffer, &partial, aux]);
+        let [x, y_groups, _] = tile.workgroups(params.m, params.n);
+        let split = self.dispatch(split_name, kernel, group, [x, y_groups, splits], &partial);
+        let kernel = Kernel::Matmul(Matmul { a: ALayout::Rows, epilogue, out, tile: Tile::Reduce });
+        let group = self.group(&name, &layout, &[&uniform, &partial, &weights.buffer, y, aux]);
+        let len = (params.m * params.n) as usize;
+        let workgroups = grid_for(len, REDUCE_THREADS, self.ctx.limits.max_compute_workgroups_per_dimension);
+        vec![split, self.dispatch(name, kernel, group, workgroups, y)]
     }
 }
 
@@ -236,14 +303,24 @@ impl Builder<'_> {
         y: &wgpu::Buffer,
     ) -> Vec<Dispatch> {
         if !site.software {
-            return vec![self.matmul(name, (ALayout::AdaLn, epilogue, out), params, weights, site.h, y, site.mods)];
+            return self.matmul(name, (ALayout::AdaLn, epilogue, out), params, weights, site.h, y, site.mods);
         }
         let norm_params = MatmulParams { k: weights.cols as u32, n: weights.cols as u32, ..params };
         let uniform = self.uniform(&norm_name, &norm_params);
         let layout = self.kernels.adaln_layout.clone();
         let group = self.group(&norm_name, &layout, &[&uniform, site.h, site.mods, site.normed]);
         let norm = self.dispatch(norm_name, Kernel::AdaLn, group, [params.m.div_ceil(64), 1, 1], site.normed);
-        vec![norm, self.matmul(name, (ALayout::Rows, epilogue, out), params, weights, site.normed, y, site.mods)]
+        let mut dispatches = vec![norm];
+        dispatches.extend(self.matmul(
+            name,
+            (ALayout::Rows, epilogue, out),
+            params,
+            weights,
+            site.normed,
+            y,
+            site.mods,
+        ));
+        dispatches
     }
 }
 
@@ -256,12 +333,23 @@ pub fn grid_for(len: usize, threads: u32, max_per_dim: u32) -> [u32; 3] {
 
 impl Plan {
     pub fn build(ctx: &GpuContext, kernels: &mut Kernels, weights: &GpuWeights, cfg: &Config, shape: Shape) -> Plan {
-        let mut b = Builder { ctx, kernels, stats: PlanStats::default() };
         let (tokens, dim, inner) = (cfg.tokens(), cfg.dim, cfg.inner_dim());
         let model_images = shape.model_images();
         let rows = model_images * tokens;
-        let len = shape.images * cfg.image_len();
         let t_max = cfg.timesteps;
+        let mut matrices = vec![(2 * t_max, &weights.modulation), (rows, &weights.patch_embed), (rows, &weights.heads)];
+        for block in &weights.blocks {
+            matrices.extend([&block.qkv, &block.out, &block.up, &block.down].map(|w| (rows, w)));
+        }
+        let partial_floats = matrices
+            .iter()
+            .map(|(m, w)| MatmulShape { m: *m as u32, n: w.rows as u32, k: w.cols as u32 }.partial_floats(ctx))
+            .max()
+            .unwrap_or(0);
+        let mut stats = PlanStats::default();
+        let partial = Builder::new_buffer(ctx, &mut stats, "partial", partial_floats, STORAGE);
+        let mut b = Builder { ctx, kernels, stats, partial };
+        let len = shape.images * cfg.image_len();
         let mods_stride = weights.modulation.rows;
         let bias_offset = 2 * t_max * mods_stride;
 
@@ -336,18 +424,17 @@ impl Plan {
             &condition_layout,
             &[&condition_uniform, &timesteps, &weights.time_fc1.buffer, &weights.time_fc2.buffer, &prompts, &cond],
         );
-        let prelude = vec![
-            b.dispatch("condition".into(), Kernel::Condition, condition_group, [t_max as u32, 2, 1], &cond),
-            b.matmul(
-                "modulation".into(),
-                (ALayout::Rows, Epilogue::None, OutLayout::Rows),
-                MatmulParams { m: (2 * t_max) as u32, ..base },
-                &weights.modulation,
-                &cond,
-                &mods,
-                dummy,
-            ),
-        ];
+        let mut prelude =
+            vec![b.dispatch("condition".into(), Kernel::Condition, condition_group, [t_max as u32, 2, 1], &cond)];
+        prelude.extend(b.matmul(
+            "modulation".into(),
+            (ALayout::Rows, Epilogue::None, OutLayout::Rows),
+            MatmulParams { m: (2 * t_max) as u32, ..base },
+            &weights.modulation,
+            &cond,
+            &mods,
+            dummy,
+        ));
 
         let request = b.uniform("request", &RequestParams::default());
         let sampler_layout = b.kernels.sampler_layout.clone();
@@ -357,7 +444,7 @@ impl Plan {
         let group = sampler_group(&mut b, "init_noise");
         let start = b.dispatch("init_noise".into(), Kernel::SamplerInit, group, sampler_grid, &x);
 
-        let mut step = vec![b.matmul(
+        let mut step = b.matmul(
             "embed".into(),
             (ALayout::Patchify, Epilogue::Position, OutLayout::Rows),
             base,
@@ -365,7 +452,7 @@ impl Plan {
             &x,
             &h,
             &weights.position,
-        )];
+        );
         let attention_layout = b.kernels.attention_layout.clone();
         let attention_params = AttentionParams {
             tokens: tokens as u32,
@@ -383,7 +470,7 @@ impl Plan {
             let groups = [tokens as u32, (model_images * cfg.heads) as u32, 1];
             step.push(b.dispatch(name("core"), Kernel::Attention, group, groups, &attn));
             let out = (ALayout::Rows, Epilogue::Residual, OutLayout::Rows);
-            step.push(b.matmul(name("attn"), out, base, &block.out, &attn, &h, dummy));
+            step.extend(b.matmul(name("attn"), out, base, &block.out, &attn, &h, dummy));
             let params = norm(2 * i + 1);
             step.extend(b.normed_matmul(
                 &site,
@@ -395,7 +482,7 @@ impl Plan {
                 &block.up,
                 &ff,
             ));
-            step.push(b.matmul(name("ff"), out, base, &block.down, &ff, &h, dummy));
+            step.extend(b.matmul(name("ff"), out, base, &block.down, &ff, &h, dummy));
         }
         step.extend(b.normed_matmul(
             &site,

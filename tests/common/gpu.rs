@@ -1,6 +1,7 @@
 //! Finding a GPU for the cross-check tests: a missing adapter skips loudly, or fails when
 //! FAVICON_DIFFUSOR_REQUIRE_GPU=1 (as CI sets it, with lavapipe installed).
 
+use favicon_diffusor::gpu::kernels::Tile;
 use favicon_diffusor::gpu::{GpuContext, GpuEngine, GpuOptions, REQUIRE_GPU_ENV};
 use favicon_diffusor::Checkpoint;
 
@@ -8,14 +9,20 @@ pub fn engine(ck: &Checkpoint) -> Option<GpuEngine> {
     engine_with(ck, GpuOptions::default())
 }
 
-/// Both kernel families, whatever the adapter: tiled (hardware) and direct (software).
-pub fn both_kernel_paths(ck: &Checkpoint) -> Vec<(&'static str, GpuEngine)> {
-    [("tiled", false), ("direct", true)]
-        .into_iter()
-        .filter_map(|(name, software)| {
-            engine_with(ck, GpuOptions { software_kernels: Some(software), ..Default::default() }).map(|e| (name, e))
-        })
-        .collect()
+/// Every kernel family, whatever the adapter: tiled (hardware, tiles and split-K picked by
+/// shape), the 32×32 tile forced to split K in three, the 128×128 `wide` tile split in two, and
+/// direct (software).
+pub fn kernel_families(ck: &Checkpoint) -> Vec<(&'static str, GpuEngine)> {
+    let hardware = GpuOptions { software_kernels: Some(false), ..Default::default() };
+    [
+        ("tiled", hardware),
+        ("split", GpuOptions { tile: Some(Tile::Small), splits: Some(3), ..hardware }),
+        ("wide", GpuOptions { tile: Some(Tile::Wide), splits: Some(2), ..hardware }),
+        ("direct", GpuOptions { software_kernels: Some(true), ..Default::default() }),
+    ]
+    .into_iter()
+    .filter_map(|(name, options)| engine_with(ck, options).map(|e| (name, e)))
+    .collect()
 }
 
 pub fn engine_with(ck: &Checkpoint, options: GpuOptions) -> Option<GpuEngine> {

@@ -21,6 +21,10 @@ pub struct Config {
     pub timesteps: usize,
     /// The cosine schedule's offset s.
     pub schedule_offset: f64,
+    /// RMS-normalise each head's queries and keys before q·kᵀ/√d (no parameters), which bounds
+    /// the attention logits by √d. Off in the seed's architecture; on in the shipped model,
+    /// whose training diverged without it (logits grew past 10⁵, train/TRAINING_LOG.md).
+    pub qk_norm: bool,
     /// Prompt words, in `prompt_embed` row order (row 0 is the empty prompt, so word i is row i + 1).
     pub vocab: Option<Vec<String>>,
     /// A file beside `config.json` with one vocabulary word per line, used when `vocab` is absent.
@@ -41,6 +45,7 @@ impl Default for Config {
             time_dim: 128,
             timesteps: 32,
             schedule_offset: 1e-4,
+            qk_norm: false,
             vocab: None,
             vocab_file: None,
         }

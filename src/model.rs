@@ -101,6 +101,16 @@ pub struct Attention {
     to_out: Linear,
     heads: usize,
     head_dim: usize,
+    qk_norm: bool,
+}
+
+/// The epsilon inside QK-norm's root mean square (`Config::qk_norm`).
+pub const QK_NORM_EPS: f64 = 1e-6;
+
+/// `t / sqrt(mean(t², last dim) + eps)`.
+fn rms_normalize(t: &Tensor) -> Result<Tensor> {
+    let rms = (t.sqr()?.mean_keepdim(candle_core::D::Minus1)? + QK_NORM_EPS)?.sqrt()?;
+    t.broadcast_div(&rms)
 }
 
 impl Attention {
@@ -113,14 +123,19 @@ impl Attention {
             to_out: linear_no_bias(inner, cfg.dim, vb.pp("to_out"))?,
             heads: cfg.heads,
             head_dim: cfg.head_dim,
+            qk_norm: cfg.qk_norm,
         })
     }
 
-    /// The attention core on projected `q, k, v` of `[B, N, H·d]`: softmax(q·kᵀ/√d)·v per head.
+    /// The attention core on projected `q, k, v` of `[B, N, H·d]`: softmax(q·kᵀ/√d)·v per head,
+    /// with q and k RMS-normalised per head first when `qk_norm` is on.
     pub fn core(&self, q: &Tensor, k: &Tensor, v: &Tensor) -> Result<Tensor> {
         let (b, n, _) = q.dims3()?;
         let split = |t: &Tensor| t.reshape((b, n, self.heads, self.head_dim))?.transpose(1, 2)?.contiguous();
-        let (q, k, v) = (split(q)?, split(k)?, split(v)?);
+        let (mut q, mut k, v) = (split(q)?, split(k)?, split(v)?);
+        if self.qk_norm {
+            (q, k) = (rms_normalize(&q)?, rms_normalize(&k)?);
+        }
         let scores = (q.matmul(&k.t()?)? / (self.head_dim as f64).sqrt())?;
         let mixed = candle_nn::ops::softmax_last_dim(&scores)?.matmul(&v)?;
         mixed.transpose(1, 2)?.reshape((b, n, self.heads * self.head_dim))

@@ -69,6 +69,7 @@ fn every_kernel_matches_candle_with_power_of_two_heads() {
         heads: 4,
         head_dim: 16,
         time_dim: 32,
+        qk_norm: true,
         ..Config::default()
     };
     let ck = f16_rounded(&random_checkpoint(&cfg, 22));
@@ -77,7 +78,8 @@ fn every_kernel_matches_candle_with_power_of_two_heads() {
 
 #[test]
 fn every_kernel_matches_candle_at_the_model_shapes() {
-    let cfg = Config { vocab: Some(vec!["hippo".into(), "cat".into()]), ..Config::default() };
+    // QK-norm on, as in the shipped model.
+    let cfg = Config { vocab: Some(vec!["hippo".into(), "cat".into()]), qk_norm: true, ..Config::default() };
     let ck = f16_rounded(&random_checkpoint(&cfg, 23));
     check_every_op(&ck, 1, 17, "hippo cat");
 }

@@ -72,6 +72,20 @@ fn full_config_with_prompt_matches_pytorch() {
 }
 
 #[test]
+fn qk_norm_checkpoint_written_by_pytorch_matches() {
+    let ck = Checkpoint::open(fixtures().join("tiny_qk_norm")).unwrap();
+    assert!(ck.config.qk_norm);
+    check_case("tiny_qk_norm", &ck);
+}
+
+#[test]
+fn full_config_with_qk_norm_matches_pytorch() {
+    let cfg = config("full_qk_norm");
+    assert!(cfg.qk_norm);
+    check_case("full_qk_norm", &regenerated(&cfg, 16));
+}
+
+#[test]
 fn noise_matches_the_numpy_twin() {
     let path = fixtures().join("noise_schedule.safetensors");
     let io = candle_core::safetensors::load(path, &Device::Cpu).unwrap();

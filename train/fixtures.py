@@ -96,6 +96,8 @@ def main():
     write_case("tiny_cond", Config(**tiny, vocab=words), 12, 3, [7, 4, 1], ["", "hippo", "red heart"], True)
     write_case("full_uncond", Config(), 13, 1, [20], [""], False)
     write_case("full_cond", Config(vocab=words), 14, 1, [31], ["red heart"], False)
+    write_case("tiny_qk_norm", Config(**tiny, vocab=words, qk_norm=True), 15, 3, [7, 2, 0], ["hippo", "", "sun"], True)
+    write_case("full_qk_norm", Config(vocab=words, qk_norm=True), 16, 1, [9], ["hippo"], False)
 
     noise = {"normals_seed12345_tag7": torch.from_numpy(normals(12345, 7, 4099)),
              "normals_seed2pow40plus3_tag4294967295": torch.from_numpy(normals((1 << 40) + 3, 0xFFFFFFFF, 64))}

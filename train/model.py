@@ -11,6 +11,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+QK_NORM_EPS = 1e-6
 ADALN_EPS = 1e-5
 
 
@@ -27,6 +28,7 @@ class Config:
     time_dim: int = 128
     timesteps: int = 32
     schedule_offset: float = 1e-4
+    qk_norm: bool = False
     vocab: Optional[List[str]] = None
 
     @property
@@ -88,11 +90,17 @@ class AdaLN(nn.Module):
         return normed * (1 + self.scale_proj(c)[:, None, :]) + self.shift_proj(c)[:, None, :]
 
 
+def rms_normalize(t):
+    """t / sqrt(mean(t^2) + eps) over the last dim, the root taken in at least fp32 (QK-norm)."""
+    wide = t if t.dtype == torch.float64 else t.float()
+    return t * torch.rsqrt(wide.pow(2).mean(-1, keepdim=True) + QK_NORM_EPS).to(t.dtype)
+
+
 class Attention(nn.Module):
     def __init__(self, cfg):
         super().__init__()
         inner = cfg.heads * cfg.head_dim
-        self.heads, self.head_dim = cfg.heads, cfg.head_dim
+        self.heads, self.head_dim, self.qk_norm = cfg.heads, cfg.head_dim, cfg.qk_norm
         self.to_q = nn.Linear(cfg.dim, inner, bias=False)
         self.to_k = nn.Linear(cfg.dim, inner, bias=False)
         self.to_v = nn.Linear(cfg.dim, inner, bias=False)
@@ -102,6 +110,8 @@ class Attention(nn.Module):
         b, n, _ = x.shape
         split = lambda t: t.view(b, n, self.heads, self.head_dim).transpose(1, 2)
         q, k, v = split(self.to_q(x)), split(self.to_k(x)), split(self.to_v(x))
+        if self.qk_norm:  # parameter-free RMS norm per head: |logits| <= sqrt(head_dim)
+            q, k = rms_normalize(q), rms_normalize(k)
         mixed = F.scaled_dot_product_attention(q, k, v)
         return self.to_out(mixed.transpose(1, 2).reshape(b, n, -1))
 

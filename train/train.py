@@ -72,6 +72,8 @@ def parse_args():
     p.add_argument("--ema", type=float, default=0.9995)
     p.add_argument("--drop-prompt", type=float, default=0.1)
     p.add_argument("--x0-weight", type=float, default=0.6)
+    p.add_argument("--qk-norm", action=argparse.BooleanOptionalAction, default=True,
+                   help="RMS-normalise queries and keys (Config.qk_norm); without it the logits grew past 1e5")
     p.add_argument("--sampler-weight", action=argparse.BooleanOptionalAction, default=False,
                    help="weight the eps error by 1 + (DDPM eps gain)^2")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=True)
@@ -226,7 +228,7 @@ def main():
     data = Icons(a.data, device)
     print(f"data: {len(data)} icons, {len(data.vocab)} words, load {time.time() - start:.1f}s", flush=True)
 
-    cfg = Config(vocab=data.vocab)
+    cfg = Config(vocab=data.vocab, qk_norm=a.qk_norm)
     model = DiT(cfg).to(device)
     decay = [p for n, p in model.named_parameters() if p.ndim == 2 and "prompt_embed" not in n]
     no_decay = [p for n, p in model.named_parameters() if not (p.ndim == 2 and "prompt_embed" not in n)]

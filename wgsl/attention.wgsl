@@ -3,6 +3,8 @@
 // Mirrors Attention::core in src/model.rs. Reads the fused projection [rows, 3·inner] laid out
 // q | k | v (each `heads` blocks of `head_dim`), writes [rows, inner] with heads side by side.
 // Bindings: group 0 = params, qkv, out. Dispatch: (tokens, images·heads).
+// QK-norm (params.qk_norm = 1, Config::qk_norm): each score is divided by the root mean squares
+// of its query and key (eps QK_NORM_EPS inside the root), which the key loop sums beside the dot.
 // Workgroup: WG threads (a power of two, at most 256) split the keys for the scores and the
 // head's dimensions for the weighted sum; max and sum are tree reductions in shared memory.
 
@@ -10,12 +12,17 @@ override WG: u32 = 64u;
 
 const MAX_TOKENS: u32 = 1024u;
 const MAX_HEAD_DIM: u32 = 256u;
+const QK_NORM_EPS: f32 = 1e-6;
 
 struct Params {
     tokens: u32,
     heads: u32,
     head_dim: u32,
     scale: f32,
+    qk_norm: u32,
+    pad0: u32,
+    pad1: u32,
+    pad2: u32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -64,19 +71,32 @@ fn main(@builtin(local_invocation_index) local: u32, @builtin(workgroup_id) wid:
     let first_row = image * params.tokens;
     let head_offset = head * params.head_dim;
 
+    var local_squares = 0.0;
     for (var d = local; d < params.head_dim; d += WG) {
-        query[d] = qkv[row * stride + head_offset + d];
+        let value = qkv[row * stride + head_offset + d];
+        query[d] = value;
+        local_squares += value * value;
     }
     workgroupBarrier();
+    let head_dim = f32(params.head_dim);
+    // The query's share of QK-norm, folded into the scale (the reduction is uniform either way).
+    let query_rms = sqrt(reduce_sum(local, local_squares) / head_dim + QK_NORM_EPS);
+    let scale = select(params.scale, params.scale / query_rms, params.qk_norm == 1u);
 
     var local_max = -3.4e38;
     for (var key = local; key < params.tokens; key += WG) {
         let base = (first_row + key) * stride + inner + head_offset;
         var dot = 0.0;
+        var squares = 0.0;
         for (var d = 0u; d < params.head_dim; d++) {
-            dot += query[d] * qkv[base + d];
+            let k = qkv[base + d];
+            dot += query[d] * k;
+            squares += k * k;
         }
-        let score = dot * params.scale;
+        var score = dot * scale;
+        if (params.qk_norm == 1u) {
+            score /= sqrt(squares / head_dim + QK_NORM_EPS);
+        }
         scores[key] = score;
         local_max = max(local_max, score);
     }

@@ -160,6 +160,8 @@ pub fn infer_config(tensors: &RawTensors, hints: &Hints) -> Result<Inferred> {
         time_dim,
         timesteps,
         schedule_offset,
+        // The seed's attention has no QK-norm.
+        qk_norm: false,
         vocab,
         vocab_file: None,
     };

@@ -53,6 +53,8 @@ struct AttentionParams {
     heads: u32,
     head_dim: u32,
     scale: f32,
+    qk_norm: u32,
+    pad: [u32; 3],
 }
 
 #[repr(C)]
@@ -459,6 +461,8 @@ impl Plan {
             heads: cfg.heads as u32,
             head_dim: cfg.head_dim as u32,
             scale: 1.0 / (cfg.head_dim as f32).sqrt(),
+            qk_norm: cfg.qk_norm as u32,
+            pad: [0; 3],
         };
         let site = AdaLnSite { h: &h, mods: &mods, normed: &normed, software };
         for (i, block) in weights.blocks.iter().enumerate() {

@@ -57,7 +57,7 @@ impl Engine for CpuEngine {
         let total = job.plan.steps.len();
         for (index, step) in job.plan.steps.iter().enumerate() {
             let (eps, x0) = self.predict(job, &x, step.t)?;
-            apply_step(step, job.seed, &mut x, &eps);
+            apply_step(step, job.seed, &mut x, &eps, &x0);
             let preview = match job.preview {
                 Preview::None => None,
                 Preview::X0 => Some(x0.as_slice()),

@@ -14,7 +14,7 @@ use common::*;
 use favicon_diffusor::gpu::debug::compare_forward;
 use favicon_diffusor::gpu::{GpuContext, GpuOptions};
 use favicon_diffusor::pipeline::{Engine, Job, Preview};
-use favicon_diffusor::sampler::{initial_x, Plan, Start, Step};
+use favicon_diffusor::sampler::{initial_x, Head, Plan, Start, Step};
 use favicon_diffusor::schedule::Schedule;
 use favicon_diffusor::{noise, Checkpoint, Config, SamplerKind};
 
@@ -164,13 +164,15 @@ fn gpu_noise_is_the_cpu_noise() {
     let Some(mut gpu) = engine(&ck) else { return };
     let mut base = job(&ck, SamplerKind::Ddpm, 8, None, 3, "");
     // a = 1, b = c = 0 leaves the initial noise; a = b = 0, c = 1 leaves the step's own noise.
-    base.plan =
-        Plan { start: Start { t: 7, signal: 0.0, noise: 1.0 }, steps: vec![Step { t: 0, a: 1.0, b: 0.0, c: 0.0 }] };
+    base.plan = Plan {
+        start: Start { t: 7, signal: 0.0, noise: 1.0 },
+        steps: vec![Step { t: 0, a: 1.0, b: 0.0, c: 0.0, head: Head::Eps }],
+    };
     let initial = gpu.run(&base, &mut |_| {}).unwrap();
     let want = initial_x(&base.plan.start, base.seed, None, initial.len());
     let worst = initial.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
     assert!(worst < 1e-4, "initial noise differs by {worst}");
-    base.plan.steps = vec![Step { t: 5, a: 0.0, b: 0.0, c: 1.0 }];
+    base.plan.steps = vec![Step { t: 5, a: 0.0, b: 0.0, c: 1.0, head: Head::Eps }];
     let stepped = gpu.run(&base, &mut |_| {}).unwrap();
     let mut z = vec![0f32; stepped.len()];
     noise::fill_normal(base.seed, 5, &mut z);

@@ -5,7 +5,7 @@ mod common;
 
 use candle_core::Device;
 use common::*;
-use favicon_diffusor::sampler::{apply_step, Step};
+use favicon_diffusor::sampler::{apply_step, Head, Step};
 use favicon_diffusor::schedule::Schedule;
 use favicon_diffusor::{noise, Checkpoint};
 
@@ -29,14 +29,20 @@ fn check_case(case: &str, ck: &Checkpoint) {
     let sched = Schedule::cosine(cfg.timesteps, cfg.schedule_offset);
     let plan =
         favicon_diffusor::sampler::Plan::new(&sched, favicon_diffusor::SamplerKind::Ddpm, cfg.timesteps, None).unwrap();
-    let (x, eps, z, want) = (flat(&io["x"]), flat(&pred.eps), flat(&io["z"]), flat(&io["x_next"]));
+    let (x, z, want) = (flat(&io["x"]), flat(&io["z"]), flat(&io["x_next"]));
+    let (eps, x0) = (flat(&pred.eps), flat(&pred.x0));
     let n = cfg.image_len();
     for (row, &ti) in t.iter().enumerate() {
         let step: Step = *plan.steps.iter().find(|s| s.t == ti as u32).unwrap();
+        // The twin's ddpm_step picks the same head (x0 at t = T−1).
+        let head = match step.head {
+            Head::Eps => &eps,
+            Head::X0 => &x0,
+        };
         let r = row * n..(row + 1) * n;
         let got: Vec<f32> = x[r.clone()]
             .iter()
-            .zip(&eps[r.clone()])
+            .zip(&head[r.clone()])
             .zip(&z[r.clone()])
             .map(|((&x, &e), &z)| step.a * x + step.b * e + step.c * z)
             .collect();
@@ -119,9 +125,9 @@ fn schedule_matches_the_pytorch_twin() {
 
 #[test]
 fn applying_a_step_uses_the_steps_own_noise_stream() {
-    let step = Step { t: 5, a: 1.0, b: 0.0, c: 1.0 };
+    let step = Step { t: 5, a: 1.0, b: 0.0, c: 1.0, head: Head::Eps };
     let mut x = vec![0f32; 10];
-    apply_step(&step, 3, &mut x, &[0.0; 10]);
+    apply_step(&step, 3, &mut x, &[0.0; 10], &[0.0; 10]);
     let mut z = vec![0f32; 10];
     noise::fill_normal(3, 5, &mut z);
     assert_eq!(x, z);

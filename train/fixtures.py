@@ -73,7 +73,7 @@ def write_case(name, cfg: Config, seed, batch, timesteps, prompts, ship_weights)
     with torch.no_grad():
         eps, x0 = model(x, t, words, counts)
     betas, alpha_bars = cosine_schedule(cfg.timesteps, cfg.schedule_offset)
-    x_next = torch.stack([ddpm_step(x[i], eps[i], z[i], timesteps[i], betas, alpha_bars) for i in range(batch)])
+    x_next = torch.stack([ddpm_step(x[i], eps[i], z[i], timesteps[i], betas, alpha_bars, x0[i]) for i in range(batch)])
     io = {"x": x, "t": t, "z": z, "eps": eps, "x0": x0, "x_next": x_next}
     io = {k: v.float().contiguous() for k, v in io.items()}
     folder = os.path.join(OUT, name)

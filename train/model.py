@@ -207,8 +207,18 @@ def cosine_schedule(timesteps: int, offset: float):
     return betas, torch.cumprod(1 - betas, 0)
 
 
-def ddpm_step(x, eps, z, t, betas, alpha_bars):
-    """The seed's ancestral update: (x - beta/sqrt(1-abar) eps)/sqrt(1-beta) + sqrt(beta) z for t > 0."""
+X0_HEAD_ABOVE = 2.0
+
+
+def ddpm_step(x, eps, z, t, betas, alpha_bars, x0=None):
+    """The seed's ancestral update: (x - beta/sqrt(1-abar) eps)/sqrt(1-beta) + sqrt(beta) z for t > 0.
+    Given the x0 head, a step whose eps coefficient exceeds X0_HEAD_ABOVE (only t = T-1 on the
+    cosine schedule, where it is 31.6) is written through x0 instead, as src/sampler.rs does: the
+    same function for a model whose heads agree, without multiplying the eps error by 31.6."""
     beta, ab = betas[t].item(), alpha_bars[t].item()
-    out = (x - beta / math.sqrt(1 - ab) * eps) / math.sqrt(1 - beta)
+    if x0 is not None and beta / (math.sqrt(1 - ab) * math.sqrt(1 - beta)) > X0_HEAD_ABOVE:
+        prev = alpha_bars[t - 1].item() if t > 0 else 1.0
+        out = math.sqrt(1 - beta) * (1 - prev) / (1 - ab) * x + math.sqrt(prev) * beta / (1 - ab) * x0
+    else:
+        out = (x - beta / math.sqrt(1 - ab) * eps) / math.sqrt(1 - beta)
     return out + math.sqrt(beta) * z if t > 0 else out

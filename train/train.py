@@ -208,10 +208,11 @@ def preview(model, vocab, path, device, guidance=3.0, seeds=4):
         x = torch.randn(b, 3, cfg.image_size, cfg.image_size, device=device, generator=gen)
         for t in reversed(range(cfg.timesteps)):
             tt = torch.full((2 * b,), float(t), device=device)
-            eps, _ = model(torch.cat([x, x]), tt, torch.cat([words, words]), torch.cat([torch.zeros_like(counts), counts]))
+            eps, x0 = model(torch.cat([x, x]), tt, torch.cat([words, words]), torch.cat([torch.zeros_like(counts), counts]))
             eps = eps[:b] + guidance * (eps[b:] - eps[:b])
+            x0 = x0[:b] + guidance * (x0[b:] - x0[:b])
             z = torch.randn(x.shape, device=device, generator=gen)
-            x = ddpm_step(x, eps, z, t, betas, abar)
+            x = ddpm_step(x, eps, z, t, betas, abar, x0)
         rows.append(torch.cat(list(x), dim=2))
     grid = torch.cat(rows, dim=1)
     write_png(path, ((grid.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy())

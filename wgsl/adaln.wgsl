@@ -35,7 +35,7 @@ struct Step {
     b: f32,
     c: f32,
     t: f32,
-    pad0: u32,
+    head: u32,
     pad1: u32,
 }
 

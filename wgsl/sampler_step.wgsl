@@ -1,4 +1,5 @@
-// sampler_step.wgsl: the initial noise and the sampler update x ← a·x + b·ε + c·z, with
+// sampler_step.wgsl: the initial noise and the sampler update x ← a·x + b·p + c·z (p the guided
+// ε or x0 plane, per the step's `head`), with
 // classifier-free guidance ε = ε_u + g·(ε_c − ε_u) and z from Philox4x32-10 + Box–Muller.
 //
 // Mirrors sampler::initial_x, sampler::apply_step, sampler::guide and noise::normal in src/.
@@ -37,7 +38,7 @@ struct Step {
     b: f32,
     c: f32,
     t: f32,
-    pad0: u32,
+    head: u32,
     pad1: u32,
 }
 
@@ -131,8 +132,9 @@ fn step(@builtin(local_invocation_index) local: u32, @builtin(workgroup_id) wid:
     if (i >= request.len) {
         return;
     }
-    let eps = guided(0u, i);
-    var next = step_params.a * x[i] + step_params.b * eps;
+    // The head this step reads: plane 0 (ε) or 1 (x0), as src/sampler.rs decides.
+    let p = guided(step_params.head, i);
+    var next = step_params.a * x[i] + step_params.b * p;
     if (step_params.c != 0.0) {
         next += step_params.c * normal(step_params.tag, i + request.noise_offset);
     }

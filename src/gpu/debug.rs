@@ -9,7 +9,7 @@ use super::readback::{read_f32, submit, wait};
 use crate::error::Result;
 use crate::model::Dit;
 use crate::pipeline::{Job, Preview};
-use crate::sampler::{Plan as StepPlan, Start, Step};
+use crate::sampler::{Head, Plan as StepPlan, Start, Step};
 
 /// How far one op's GPU output is from the candle activation.
 #[derive(Debug, Clone)]
@@ -45,7 +45,10 @@ pub async fn compare_forward(
     let images = x.len() / cfg.image_len();
     let shape = Shape { images, guided: false };
     let job = Job {
-        plan: StepPlan { start: Start { t, signal: 0.0, noise: 1.0 }, steps: vec![Step { t, a: 1.0, b: 0.0, c: 0.0 }] },
+        plan: StepPlan {
+            start: Start { t, signal: 0.0, noise: 1.0 },
+            steps: vec![Step { t, a: 1.0, b: 0.0, c: 0.0, head: Head::Eps }],
+        },
         seed: 0,
         batch: images,
         prompt: prompt.to_vec(),

@@ -164,7 +164,8 @@ impl GpuEngine {
                 b: step.b,
                 c: step.c,
                 t: step.t as f32,
-                pad: [0; 2],
+                head: step.head as u32,
+                pad: 0,
             };
             let at = slot * plan.step_stride as usize;
             table[at..at + std::mem::size_of::<StepParams>()].copy_from_slice(bytemuck::bytes_of(&params));

@@ -94,7 +94,9 @@ pub struct StepParams {
     pub b: f32,
     pub c: f32,
     pub t: f32,
-    pub pad: [u32; 2],
+    /// The head the update reads (`sampler::Head`): 0 ε, 1 x0.
+    pub head: u32,
+    pub pad: u32,
 }
 
 // The WGSL copies of these structs are pinned to these sizes by tests/wgsl.rs.

@@ -91,8 +91,11 @@ struct Step {
 @group(0) @binding(4) var<storage, read> aux: array<f32>;
 @group(1) @binding(0) var<uniform> step: Step;
 
-var<workgroup> tile_a: array<f32, 1024>;   // [TILE_K][16·ROWS]
-var<workgroup> tile_w: array<f32, 1024>;   // [TILE_K][16·COLS]
+// [TILE_K][16·ROWS + 1] and [TILE_K][16·COLS + 1]: the extra word per row puts the 32 lanes that
+// stage one row's neighbouring K values (A) or one column's K pairs (W) in 32 different banks;
+// with a stride of 32 or 64 words they all hit one bank and serialise.
+var<workgroup> tile_a: array<f32, 1088>;
+var<workgroup> tile_w: array<f32, 1088>;
 var<workgroup> wide_a: array<vec4<f32>, 256>;   // [WIDE_K][32]: rows 4r..4r+3 at one k
 var<workgroup> wide_w: array<vec4<f32>, 256>;   // [WIDE_K][32]: columns 4c..4c+3 at one k
 var<workgroup> row_mean: array<f32, 128>;
@@ -268,15 +271,15 @@ fn main(
     for (var k0 = range.x; k0 < range.y; k0 += TILE_K) {
         for (var r = 0u; r < 4u; r++) {
             let e = local + 256u * r;
-            tile_a[(e % TILE_K) * tile_m + e / TILE_K] = next_a[r];
+            tile_a[(e % TILE_K) * (tile_m + 1u) + e / TILE_K] = next_a[r];
         }
         for (var r = 0u; r < 2u; r++) {
             let e = local + 256u * r;
             let pair = e % (TILE_K / 2u);
             let tile_col = e / (TILE_K / 2u);
             let w = unpack2x16float(next_w[r]);
-            tile_w[(2u * pair) * tile_n + tile_col] = w.x;
-            tile_w[(2u * pair + 1u) * tile_n + tile_col] = w.y;
+            tile_w[(2u * pair) * (tile_n + 1u) + tile_col] = w.x;
+            tile_w[(2u * pair + 1u) * (tile_n + 1u) + tile_col] = w.y;
         }
         workgroupBarrier();
         let k1 = k0 + TILE_K;
@@ -291,9 +294,9 @@ fn main(
         }
         for (var kk = 0u; kk < TILE_K; kk++) {
             for (var i = 0u; i < ROWS; i++) {
-                let a = tile_a[kk * tile_m + lid.y + i * SIDE];
+                let a = tile_a[kk * (tile_m + 1u) + lid.y + i * SIDE];
                 for (var j = 0u; j < COLS; j++) {
-                    acc[i * 4u + j] += a * tile_w[kk * tile_n + lid.x + j * SIDE];
+                    acc[i * 4u + j] += a * tile_w[kk * (tile_n + 1u) + lid.x + j * SIDE];
                 }
             }
         }
@@ -393,15 +396,33 @@ fn wide(
         }
         workgroupBarrier();
     }
-    for (var i = 0u; i < 8u; i++) {
-        let row = row0 + select(4u * lid.y + i, 60u + 4u * lid.y + i, i >= 4u);
-        for (var h = 0u; h < 2u; h++) {
-            for (var j = 0u; j < 4u; j++) {
-                let col = col0 + 64u * h + 4u * lid.x + j;
-                if (row < params.m && col < params.n) {
-                    finish(row, col, acc[2u * i + h][j], wid.z);
-                }
-            }
+    // Every accumulator by a constant index: a loop here would leave `acc` addressable, and a
+    // driver may then keep it in local memory for the whole kernel.
+    let lo = row0 + 4u * lid.y;
+    let hi = lo + 64u;
+    wide_store(lo, col0, lid.x, acc[0], acc[1], wid.z);
+    wide_store(lo + 1u, col0, lid.x, acc[2], acc[3], wid.z);
+    wide_store(lo + 2u, col0, lid.x, acc[4], acc[5], wid.z);
+    wide_store(lo + 3u, col0, lid.x, acc[6], acc[7], wid.z);
+    wide_store(hi, col0, lid.x, acc[8], acc[9], wid.z);
+    wide_store(hi + 1u, col0, lid.x, acc[10], acc[11], wid.z);
+    wide_store(hi + 2u, col0, lid.x, acc[12], acc[13], wid.z);
+    wide_store(hi + 3u, col0, lid.x, acc[14], acc[15], wid.z);
+}
+
+// One row of a wide thread's outputs: columns 4·x + {0..3} (`left`) and 64 + 4·x + {0..3}.
+fn wide_store(row: u32, col0: u32, x: u32, left: vec4<f32>, right: vec4<f32>, split: u32) {
+    if (row >= params.m) {
+        return;
+    }
+    let a = col0 + 4u * x;
+    let b = a + 64u;
+    for (var j = 0u; j < 4u; j++) {
+        if (a + j < params.n) {
+            finish(row, a + j, left[j], split);
+        }
+        if (b + j < params.n) {
+            finish(row, b + j, right[j], split);
         }
     }
 }

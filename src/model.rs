@@ -68,37 +68,70 @@ impl TimeEmbed {
     }
 }
 
+/// `lin` on the rows of `x` (`[B, N, D]` or `[M, D]`): one 2-D matmul instead of a batched one,
+/// which candle runs faster for a batch of one.
+fn linear_rows(lin: &Linear, x: &Tensor) -> Result<Tensor> {
+    match x.dims() {
+        &[b, n, d] => lin.forward(&x.reshape((b * n, d))?)?.reshape((b, n, ())),
+        _ => lin.forward(x),
+    }
+}
+
 /// AdaLN(x, c) = (x − mean)/(std + eps)·(1 + scale_proj(c)) + shift_proj(c), std unbiased.
+/// Every AdaLN's two projections live in one matrix (`Modulation`), applied once per forward
+/// pass; this AdaLN reads its slice of the result.
 pub struct AdaLn {
-    scale_proj: Linear,
-    shift_proj: Linear,
+    /// Which AdaLN of the model: 2i and 2i + 1 for block i's norm1 and norm2, 2·depth for the final one.
+    index: usize,
+    dim: usize,
 }
 
 impl AdaLn {
-    fn new(cfg: &Config, vb: VarBuilder) -> Result<Self> {
-        Ok(AdaLn {
-            scale_proj: linear_no_bias(cfg.time_dim, cfg.dim, vb.pp("scale_proj"))?,
-            shift_proj: linear_no_bias(cfg.time_dim, cfg.dim, vb.pp("shift_proj"))?,
-        })
-    }
-
-    /// `x` is `[B, N, D]`, `c` is `[B, time_dim]`.
-    pub fn forward(&self, x: &Tensor, c: &Tensor) -> Result<Tensor> {
+    /// `x` is `[B, N, D]`, `mods` is `Modulation::forward`'s `[B, AdaLNs · 2 · D]`.
+    pub fn forward(&self, x: &Tensor, mods: &Tensor) -> Result<Tensor> {
         let width = x.dim(D::Minus1)?;
         let centred = x.broadcast_sub(&x.mean_keepdim(D::Minus1)?)?;
         let var = (centred.sqr()?.sum_keepdim(D::Minus1)? / (width as f64 - 1.0))?;
         let normed = centred.broadcast_div(&(var.sqrt()? + ADALN_EPS)?)?;
-        let scale = (self.scale_proj.forward(c)? + 1.0)?.unsqueeze(1)?;
-        let shift = self.shift_proj.forward(c)?.unsqueeze(1)?;
+        let at = self.index * 2 * self.dim;
+        let scale = (mods.narrow(1, at, self.dim)? + 1.0)?.unsqueeze(1)?;
+        let shift = mods.narrow(1, at + self.dim, self.dim)?.unsqueeze(1)?;
         normed.broadcast_mul(&scale)?.broadcast_add(&shift)
     }
 }
 
+/// The scale and shift projections of every AdaLN stacked into one `Linear`
+/// (`[AdaLNs · 2 · D, time_dim]`, each AdaLN's scale rows then its shift rows): one matmul per
+/// forward pass instead of two per AdaLN. Loaded from the checkpoint's `*.scale_proj.weight`
+/// and `*.shift_proj.weight`.
+struct Modulation {
+    proj: Linear,
+}
+
+impl Modulation {
+    fn new(cfg: &Config, vb: &VarBuilder) -> Result<Self> {
+        let mut prefixes: Vec<String> =
+            (0..cfg.depth).flat_map(|i| [format!("blocks.{i}.norm1"), format!("blocks.{i}.norm2")]).collect();
+        prefixes.push("final_norm".into());
+        let mut rows = Vec::new();
+        for prefix in &prefixes {
+            for proj in ["scale_proj", "shift_proj"] {
+                rows.push(vb.pp(prefix).pp(proj).get((cfg.dim, cfg.time_dim), "weight")?);
+            }
+        }
+        Ok(Modulation { proj: Linear::new(Tensor::cat(&rows, 0)?, None) })
+    }
+
+    fn forward(&self, c: &Tensor) -> Result<Tensor> {
+        self.proj.forward(c)
+    }
+}
+
 pub struct Attention {
-    to_q: Linear,
-    to_k: Linear,
-    to_v: Linear,
+    /// `to_q`, `to_k` and `to_v` stacked: one matmul gives q | k | v side by side.
+    qkv: Linear,
     to_out: Linear,
+    inner: usize,
     heads: usize,
     head_dim: usize,
     qk_norm: bool,
@@ -116,11 +149,14 @@ fn rms_normalize(t: &Tensor) -> Result<Tensor> {
 impl Attention {
     fn new(cfg: &Config, vb: VarBuilder) -> Result<Self> {
         let inner = cfg.inner_dim();
+        let stacked = ["to_q", "to_k", "to_v"]
+            .into_iter()
+            .map(|name| vb.pp(name).get((inner, cfg.dim), "weight"))
+            .collect::<Result<Vec<_>>>()?;
         Ok(Attention {
-            to_q: linear_no_bias(cfg.dim, inner, vb.pp("to_q"))?,
-            to_k: linear_no_bias(cfg.dim, inner, vb.pp("to_k"))?,
-            to_v: linear_no_bias(cfg.dim, inner, vb.pp("to_v"))?,
+            qkv: Linear::new(Tensor::cat(&stacked, 0)?, None),
             to_out: linear_no_bias(inner, cfg.dim, vb.pp("to_out"))?,
+            inner,
             heads: cfg.heads,
             head_dim: cfg.head_dim,
             qk_norm: cfg.qk_norm,
@@ -147,11 +183,12 @@ impl Attention {
 
     /// Traces `qkv` (q | k | v side by side, the GPU's fused projection) and `core`.
     fn forward_traced(&self, x: &Tensor, trace: &mut dyn FnMut(&str, &Tensor)) -> Result<Tensor> {
-        let (q, k, v) = (self.to_q.forward(x)?, self.to_k.forward(x)?, self.to_v.forward(x)?);
-        trace("qkv", &Tensor::cat(&[&q, &k, &v], 2)?);
-        let mixed = self.core(&q, &k, &v)?;
+        let qkv = linear_rows(&self.qkv, x)?;
+        trace("qkv", &qkv);
+        let part = |i: usize| qkv.narrow(D::Minus1, i * self.inner, self.inner);
+        let mixed = self.core(&part(0)?, &part(1)?, &part(2)?)?;
         trace("core", &mixed);
-        self.to_out.forward(&mixed)
+        linear_rows(&self.to_out, &mixed)
     }
 }
 
@@ -173,9 +210,9 @@ impl FeedForward {
     }
 
     fn forward_traced(&self, x: &Tensor, trace: &mut dyn FnMut(&str, &Tensor)) -> Result<Tensor> {
-        let hidden = self.up.forward(x)?.silu()?;
+        let hidden = linear_rows(&self.up, x)?.silu()?;
         trace("hidden", &hidden);
-        self.down.forward(&hidden)
+        linear_rows(&self.down, &hidden)
     }
 }
 
@@ -187,11 +224,11 @@ pub struct Block {
 }
 
 impl Block {
-    fn new(cfg: &Config, vb: VarBuilder) -> Result<Self> {
+    fn new(cfg: &Config, index: usize, vb: VarBuilder) -> Result<Self> {
         Ok(Block {
-            norm1: AdaLn::new(cfg, vb.pp("norm1"))?,
+            norm1: AdaLn { index: 2 * index, dim: cfg.dim },
             attn: Attention::new(cfg, vb.pp("attn"))?,
-            norm2: AdaLn::new(cfg, vb.pp("norm2"))?,
+            norm2: AdaLn { index: 2 * index + 1, dim: cfg.dim },
             ff: FeedForward::new(cfg, vb.pp("ff"))?,
         })
     }
@@ -211,6 +248,7 @@ pub struct Dit {
     time_mlp: TimeEmbed,
     prompt_embed: Option<Tensor>,
     pub blocks: Vec<Block>,
+    modulation: Modulation,
     final_norm: AdaLn,
     to_pixels: Linear,
     proj_fin: Linear,
@@ -230,8 +268,9 @@ impl Dit {
                 Some(rows) => Some(vb.pp("prompt_embed").get((rows, cfg.time_dim), "weight")?),
                 None => None,
             },
-            blocks: (0..cfg.depth).map(|i| Block::new(cfg, vb.pp(format!("blocks.{i}")))).collect::<Result<_>>()?,
-            final_norm: AdaLn::new(cfg, vb.pp("final_norm"))?,
+            blocks: (0..cfg.depth).map(|i| Block::new(cfg, i, vb.pp(format!("blocks.{i}")))).collect::<Result<_>>()?,
+            modulation: Modulation::new(cfg, &vb)?,
+            final_norm: AdaLn { index: 2 * cfg.depth, dim: cfg.dim },
             to_pixels: linear_no_bias(cfg.dim, cfg.patch_dim(), vb.pp("to_pixels"))?,
             proj_fin: linear(cfg.dim, cfg.patch_dim(), vb.pp("proj_fin"))?,
             device,
@@ -275,23 +314,24 @@ impl Dit {
     pub fn forward_traced(&self, x: &Tensor, c: &Tensor, mut trace: impl FnMut(&str, &Tensor)) -> Result<Prediction> {
         let cfg = &self.cfg;
         let tokens = patchify(x, cfg.patch_size)?;
-        let mut h = self.patch_embed.forward(&tokens)?.broadcast_add(&self.pos_embed)?;
+        let mut h = linear_rows(&self.patch_embed, &tokens)?.broadcast_add(&self.pos_embed)?;
         trace("embed", &h);
+        let mods = self.modulation.forward(c)?;
         for (i, block) in self.blocks.iter().enumerate() {
             let mut inner = |name: &str, t: &Tensor| trace(&format!("blocks.{i}.{name}"), t);
-            let normed = block.norm1.forward(&h, c)?;
+            let normed = block.norm1.forward(&h, &mods)?;
             inner("norm1", &normed);
             h = (h + block.attn.forward_traced(&normed, &mut inner)?)?;
             inner("attn", &h);
-            let normed = block.norm2.forward(&h, c)?;
+            let normed = block.norm2.forward(&h, &mods)?;
             inner("norm2", &normed);
             h = (h + block.ff.forward_traced(&normed, &mut inner)?)?;
             inner("ff", &h);
         }
-        let h = self.final_norm.forward(&h, c)?;
+        let h = self.final_norm.forward(&h, &mods)?;
         trace("final_norm", &h);
-        let eps = unpatchify(&self.to_pixels.forward(&h)?, cfg.patch_size, cfg.channels)?;
-        let x0 = unpatchify(&self.proj_fin.forward(&h)?, cfg.patch_size, cfg.channels)?;
+        let eps = unpatchify(&linear_rows(&self.to_pixels, &h)?, cfg.patch_size, cfg.channels)?;
+        let x0 = unpatchify(&linear_rows(&self.proj_fin, &h)?, cfg.patch_size, cfg.channels)?;
         trace("eps", &eps);
         trace("x0", &x0);
         Ok(Prediction { eps, x0 })

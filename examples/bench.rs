@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Result};
 use clap::Parser;
-use favicon_diffusor::gpu::kernels::Tile;
+use favicon_diffusor::gpu::kernels::{ShaderChecks, Tile};
 use favicon_diffusor::gpu::{GpuContext, GpuEngine, GpuOptions};
 use favicon_diffusor::pipeline::{job, Engine, Request};
 use favicon_diffusor::{Backend, Checkpoint, Config, SamplerKind};
@@ -37,6 +37,19 @@ struct Args {
     /// Force this many split-K slices where K allows (1 turns split-K off).
     #[arg(long)]
     splits: Option<u32>,
+    /// Run-time checks compiled into the shaders: `bounds` (default: bounds checks, no loop
+    /// bounding), `wgpu` (wgpu's default: both) or `off` (neither).
+    #[arg(long, value_parser = parse_checks, default_value = "bounds")]
+    checks: ShaderChecks,
+}
+
+fn parse_checks(name: &str) -> std::result::Result<ShaderChecks, String> {
+    match name {
+        "bounds" => Ok(ShaderChecks::Bounds),
+        "wgpu" => Ok(ShaderChecks::Wgpu),
+        "off" => Ok(ShaderChecks::Off),
+        other => Err(format!("unknown checks `{other}` (bounds, wgpu or off)")),
+    }
 }
 
 fn parse_tile(name: &str) -> std::result::Result<Tile, String> {
@@ -49,7 +62,7 @@ fn parse_tile(name: &str) -> std::result::Result<Tile, String> {
 }
 
 fn gpu_engine(ck: &Checkpoint, args: &Args) -> Result<GpuEngine> {
-    let options = GpuOptions { tile: args.tile, splits: args.splits, ..Default::default() };
+    let options = GpuOptions { tile: args.tile, splits: args.splits, checks: args.checks, ..Default::default() };
     Ok(GpuEngine::with_context(pollster::block_on(GpuContext::with_options(options))?, ck)?)
 }
 

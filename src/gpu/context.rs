@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use super::kernels::Tile;
+use super::kernels::{ShaderChecks, Tile};
 use crate::error::{Error, Result};
 
 /// Overrides for tests and benchmarks; the defaults suit the adapter.
@@ -16,6 +16,8 @@ pub struct GpuOptions {
     pub tile: Option<Tile>,
     /// Force this many split-K slices where K allows (1 turns split-K off); `None` picks by shape.
     pub splits: Option<u32>,
+    /// The run-time checks compiled into the shaders (`ShaderChecks::Bounds` by default).
+    pub checks: ShaderChecks,
 }
 
 pub struct GpuContext {
@@ -30,6 +32,7 @@ pub struct GpuContext {
     /// The matmul overrides of `GpuOptions`.
     pub tile: Option<Tile>,
     pub splits: Option<u32>,
+    pub checks: ShaderChecks,
     /// The first error wgpu reported outside an error scope (validation, out of memory, device lost).
     errors: Arc<Mutex<Option<String>>>,
 }
@@ -87,6 +90,7 @@ impl GpuContext {
             software_kernels: false,
             tile: options.tile,
             splits: options.splits,
+            checks: options.checks,
             errors,
         };
         ctx.software_kernels = options.software_kernels.unwrap_or_else(|| ctx.is_software());

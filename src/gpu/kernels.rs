@@ -52,6 +52,31 @@ pub enum Tile {
     Reduce,
 }
 
+/// The run-time checks wgpu compiles into every shader. `Bounds` (the default) keeps the
+/// bounds checks and drops the loop bounding that wgpu adds since version 25: a counter in every
+/// loop that stops a loop which would never end. Every loop in `wgsl/` is counted over a finite
+/// `u32` range with a positive stride, so it cannot fire, but the extra exit keeps drivers from
+/// unrolling loops (gfx-rs/wgpu#7698), which on NVIDIA kept our matmul accumulators in memory.
+/// `Wgpu` is wgpu's default, `Off` drops the bounds checks too (benchmarks only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ShaderChecks {
+    Wgpu,
+    #[default]
+    Bounds,
+    Off,
+}
+
+impl ShaderChecks {
+    fn runtime_checks(self) -> wgpu::ShaderRuntimeChecks {
+        let wgpu = wgpu::ShaderRuntimeChecks::checked();
+        match self {
+            ShaderChecks::Wgpu => wgpu,
+            ShaderChecks::Bounds => wgpu::ShaderRuntimeChecks { force_loop_bounding: false, ..wgpu },
+            ShaderChecks::Off => wgpu::ShaderRuntimeChecks { bounds_checks: false, force_loop_bounding: false, ..wgpu },
+        }
+    }
+}
+
 /// Threads per workgroup of the `direct` entry point, and the rows and columns each owns (the
 /// kernel unrolls 4 × 8 by hand).
 pub const DIRECT_THREADS: u32 = 64;
@@ -245,15 +270,19 @@ pub struct Kernels {
 }
 
 impl Kernels {
-    pub fn new(device: &wgpu::Device) -> Self {
+    pub fn new(device: &wgpu::Device, checks: ShaderChecks) -> Self {
         use Binding::*;
         let modules = SOURCES
             .iter()
             .map(|(name, source)| {
-                let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                let desc = wgpu::ShaderModuleDescriptor {
                     label: Some(name),
                     source: wgpu::ShaderSource::Wgsl((*source).into()),
-                });
+                };
+                // SAFETY: wgpu still validates the WGSL; `checks` only drops the loop bounding
+                // (every loop in wgsl/ terminates, see `ShaderChecks`) unless a benchmark asks
+                // for `Off`, whose kernels index only inside the buffers the plan sized for them.
+                let module = unsafe { device.create_shader_module_trusted(desc, checks.runtime_checks()) };
                 (*name, module)
             })
             .collect();

@@ -9,6 +9,10 @@
 // head's dimensions for the weighted sum; max and sum are tree reductions in shared memory.
 
 override WG: u32 = 64u;
+// The shape, as pipeline constants: with known bounds the driver unrolls the dimension and key
+// loops and keeps several loads in flight (the uniform's tokens and head_dim must match them).
+override TOKENS: u32 = 64u;
+override HEAD_DIM: u32 = 128u;
 
 const MAX_TOKENS: u32 = 1024u;
 const MAX_HEAD_DIM: u32 = 256u;
@@ -65,30 +69,30 @@ fn reduce_sum(local: u32, value: f32) -> f32 {
 fn main(@builtin(local_invocation_index) local: u32, @builtin(workgroup_id) wid: vec3<u32>) {
     let image = wid.y / params.heads;
     let head = wid.y % params.heads;
-    let inner = params.heads * params.head_dim;
+    let inner = params.heads * HEAD_DIM;
     let stride = 3u * inner;
-    let row = image * params.tokens + wid.x;
-    let first_row = image * params.tokens;
-    let head_offset = head * params.head_dim;
+    let row = image * TOKENS + wid.x;
+    let first_row = image * TOKENS;
+    let head_offset = head * HEAD_DIM;
 
     var local_squares = 0.0;
-    for (var d = local; d < params.head_dim; d += WG) {
+    for (var d = local; d < HEAD_DIM; d += WG) {
         let value = qkv[row * stride + head_offset + d];
         query[d] = value;
         local_squares += value * value;
     }
     workgroupBarrier();
-    let head_dim = f32(params.head_dim);
+    let head_dim = f32(HEAD_DIM);
     // The query's share of QK-norm, folded into the scale (the reduction is uniform either way).
     let query_rms = sqrt(reduce_sum(local, local_squares) / head_dim + QK_NORM_EPS);
     let scale = select(params.scale, params.scale / query_rms, params.qk_norm == 1u);
 
     var local_max = -3.4e38;
-    for (var key = local; key < params.tokens; key += WG) {
+    for (var key = local; key < TOKENS; key += WG) {
         let base = (first_row + key) * stride + inner + head_offset;
         var dot = 0.0;
         var squares = 0.0;
-        for (var d = 0u; d < params.head_dim; d++) {
+        for (var d = 0u; d < HEAD_DIM; d++) {
             let k = qkv[base + d];
             dot += query[d] * k;
             squares += k * k;
@@ -103,16 +107,16 @@ fn main(@builtin(local_invocation_index) local: u32, @builtin(workgroup_id) wid:
     let top = reduce_max(local, local_max);
 
     var local_sum = 0.0;
-    for (var key = local; key < params.tokens; key += WG) {
+    for (var key = local; key < TOKENS; key += WG) {
         let weight = exp(scores[key] - top);
         scores[key] = weight;
         local_sum += weight;
     }
     let total = reduce_sum(local, local_sum);
 
-    for (var d = local; d < params.head_dim; d += WG) {
+    for (var d = local; d < HEAD_DIM; d += WG) {
         var acc = 0.0;
-        for (var key = 0u; key < params.tokens; key++) {
+        for (var key = 0u; key < TOKENS; key++) {
             acc += scores[key] * qkv[(first_row + key) * stride + 2u * inner + head_offset + d];
         }
         out[row * inner + head_offset + d] = acc / total;

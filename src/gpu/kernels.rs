@@ -89,24 +89,27 @@ pub const REDUCE_THREADS: u32 = 256;
 /// GPU holds about a thousand 256-thread workgroups at once (132 SMs × 8).
 pub const SPLIT_BELOW_WORKGROUPS: u32 = 256;
 pub const SPLIT_TARGET_WORKGROUPS: u32 = 1024;
-/// `Wide` tiles are used from this many of them on.
-pub const WIDE_FROM_WORKGROUPS: u32 = 64;
+/// `Wide` tiles are used from this many of them on (and then never split K); `Large` from this
+/// many rows on, else `Small`.
+pub const WIDE_FROM_WORKGROUPS: u32 = 96;
+pub const LARGE_FROM_ROWS: usize = 256;
 /// No split-K slice is shorter than this many K columns, and there are at most `MAX_SPLITS`.
 pub const MIN_SPLIT_K: u32 = 64;
 pub const MAX_SPLITS: u32 = 16;
 
 impl Tile {
-    /// The tile for an `m × n` output. Software adapters always run `Direct`. On hardware `Wide`
-    /// from 64 of its tiles on (split-K makes up the rest: on the H200 at batch 64 this beat
-    /// 64×64 tiles for the 512- and 384-column matmuls, 1297 vs 1469 ms a sample), then `Large`
-    /// where it fills the card, else `Small` (which then splits K).
+    /// The tile for an `m × n` output. Software adapters always run `Direct`. On hardware the rule
+    /// is the H200 variant sweep of session 4 (BENCHMARKS.md, perf notes v4): `Wide` from 96 of
+    /// its tiles on, unsplit (batch 64: 202 ms unsplit vs 213 ms with split-K); `Large` from 256
+    /// rows on (batch 8: 39.3 ms, against 47.7 for `Small` and 58.5 for `Wide`); else `Small`
+    /// (batch 1: 15.1 ms, `Large` 16.2), which then splits K.
     pub fn for_shape(m: usize, n: usize, software: bool) -> Tile {
-        let tiles = |side: usize| (m.div_ceil(side) * n.div_ceil(side)) as u32;
+        let wide_tiles = (m.div_ceil(128) * n.div_ceil(128)) as u32;
         if software {
             Tile::Direct
-        } else if tiles(128) >= WIDE_FROM_WORKGROUPS {
+        } else if wide_tiles >= WIDE_FROM_WORKGROUPS {
             Tile::Wide
-        } else if tiles(64) >= SPLIT_BELOW_WORKGROUPS {
+        } else if m >= LARGE_FROM_ROWS {
             Tile::Large
         } else {
             Tile::Small
@@ -168,7 +171,9 @@ pub enum Kernel {
     Matmul(Matmul),
     /// The standalone AdaLN for software adapters.
     AdaLn,
-    Attention,
+    /// Specialised to its shape: known loop bounds let the driver unroll the key and dimension
+    /// loops and keep several loads in flight (with run-time bounds each waited for the last).
+    Attention { tokens: u32, head_dim: u32 },
     Condition,
     SamplerInit,
     SamplerStep,
@@ -191,7 +196,11 @@ impl Kernel {
                 ],
             ),
             Kernel::AdaLn => ("adaln.wgsl", "main", vec![]),
-            Kernel::Attention => ("attention.wgsl", "main", vec![("WG", ATTENTION_THREADS as f64)]),
+            Kernel::Attention { tokens, head_dim } => (
+                "attention.wgsl",
+                "main",
+                vec![("WG", ATTENTION_THREADS as f64), ("TOKENS", tokens as f64), ("HEAD_DIM", head_dim as f64)],
+            ),
             Kernel::Condition => ("condition.wgsl", "main", vec![]),
             Kernel::SamplerInit => ("sampler_step.wgsl", "init_noise", vec![]),
             Kernel::SamplerStep => ("sampler_step.wgsl", "step", vec![]),
@@ -201,7 +210,7 @@ impl Kernel {
     /// Every variant a plan can ask for.
     pub fn all() -> Vec<Kernel> {
         let mut all =
-            vec![Kernel::AdaLn, Kernel::Attention, Kernel::Condition, Kernel::SamplerInit, Kernel::SamplerStep];
+            vec![Kernel::AdaLn, Kernel::Attention { tokens: 64, head_dim: 128 }, Kernel::Condition, Kernel::SamplerInit, Kernel::SamplerStep];
         for a in [ALayout::Rows, ALayout::Patchify, ALayout::AdaLn] {
             for epilogue in [Epilogue::None, Epilogue::Silu, Epilogue::Residual, Epilogue::Position, Epilogue::Bias] {
                 for out in [OutLayout::Rows, OutLayout::Unpatchify] {
@@ -321,7 +330,7 @@ impl Kernels {
         let groups: Vec<&wgpu::BindGroupLayout> = match kernel {
             Kernel::Matmul(_) => vec![&self.matmul_layout, &self.step_layout],
             Kernel::AdaLn => vec![&self.adaln_layout, &self.step_layout],
-            Kernel::Attention => vec![&self.attention_layout],
+            Kernel::Attention { .. } => vec![&self.attention_layout],
             Kernel::Condition => vec![&self.condition_layout],
             Kernel::SamplerInit | Kernel::SamplerStep => vec![&self.sampler_layout, &self.step_layout],
         };
@@ -368,10 +377,12 @@ mod tests {
         // Batch 64: 4096 rows, 32 row tiles of 128: every model matmul has ≥ 3 column tiles.
         assert_eq!(Tile::for_shape(4096, 2048, false), Tile::Wide);
         assert_eq!(Tile::for_shape(4096, 384, false), Tile::Wide);
-        // Batch 8: 512 rows give 4 × 4 wide tiles for 512 columns: too few; 64×64 gives 64, too
-        // few to skip split-K, so the small tile (256 of them) fills the card alone.
-        assert_eq!(Tile::for_shape(512, 512, false), Tile::Small);
-        assert_eq!(Tile::for_shape(512, 2048, false), Tile::Wide);
+        // Batch 8: 512 rows give 16 or 64 wide tiles, too few; 64×64 tiles (splitting K where
+        // they are fewer than 256).
+        assert_eq!(Tile::for_shape(512, 512, false), Tile::Large);
+        assert_eq!(Tile::for_shape(512, 2048, false), Tile::Large);
+        // Guided batch 1 (128 rows) stays on the small tile.
+        assert_eq!(Tile::for_shape(128, 2048, false), Tile::Small);
         assert_eq!(Tile::for_shape(4096, 2048, true), Tile::Direct);
     }
 }

@@ -168,7 +168,9 @@ impl MatmulShape {
         };
         let [x, y, _] = tile.workgroups(self.m, self.n);
         let unsplit = (1, self.k.next_multiple_of(32).max(32));
-        if !tile.splits_k() {
+        // A wide tile picked by shape already fills the card: it never splits unless asked to.
+        let picked_wide = tile == Tile::Wide && ctx.tile.is_none() && ctx.splits.is_none();
+        if !tile.splits_k() || picked_wide {
             return (tile, unsplit.0, unsplit.1);
         }
         let (splits, k_chunk) = split_k(self.k, x * y, ctx.splits);
@@ -474,7 +476,8 @@ impl Plan {
             let uniform = b.uniform(&name("core"), &attention_params);
             let group = b.group(&name("core"), &attention_layout, &[&uniform, &qkv, &attn]);
             let groups = [tokens as u32, (model_images * cfg.heads) as u32, 1];
-            step.push(b.dispatch(name("core"), Kernel::Attention, group, groups, &attn));
+            let kernel = Kernel::Attention { tokens: tokens as u32, head_dim: cfg.head_dim as u32 };
+            step.push(b.dispatch(name("core"), kernel, group, groups, &attn));
             let out = (ALayout::Rows, Epilogue::Residual, OutLayout::Rows);
             step.extend(b.matmul(name("attn"), out, base, &block.out, &attn, &h, dummy));
             let params = norm(2 * i + 1);

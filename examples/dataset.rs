@@ -30,6 +30,12 @@ struct Args {
     /// A word enters the vocabulary when at least this many icons carry it.
     #[arg(long, default_value_t = 3)]
     min_count: usize,
+    /// Keep every skin-tone variant. By default each glyph keeps its default (yellow) tone only:
+    /// the variants are 45% of the six sets and drown the rest (72 of the 78 icons carrying
+    /// "rocket" are astronauts). The vocabulary is counted over all icons either way, so a
+    /// checkpoint trained on one file resumes on the other.
+    #[arg(long)]
+    skin_tones: bool,
 }
 
 /// The iconify sets, in the order their icons are written.
@@ -43,6 +49,30 @@ struct Icon {
     /// Label, tags and name words, without repeats.
     words: Vec<String>,
     rgba: Vec<u8>,
+    /// A skin-tone variant of another glyph.
+    toned: bool,
+}
+
+/// The Fitzpatrick modifiers U+1F3FB..U+1F3FF.
+const SKIN_TONES: [&str; 5] = ["1F3FB", "1F3FC", "1F3FD", "1F3FE", "1F3FF"];
+
+/// Fluent's naming of the five tones, as name suffixes.
+const TONE_SUFFIXES: [&str; 5] = ["-light", "-medium-light", "-medium", "-medium-dark", "-dark"];
+
+/// Whether an icon is a skin-tone variant: by its codepoints when the set maps them, else by the
+/// naming schemes of the sets: "-medium-dark-skin-tone", "-tone3", or one of Fluent's five
+/// suffixes when the set holds all five for the same stem ("police-car-light" has no
+/// "police-car-dark", so it stays).
+fn is_toned(hex: Option<&str>, name: &str, names: &HashSet<&str>) -> bool {
+    if let Some(hex) = hex {
+        return hex.split('-').any(|part| SKIN_TONES.contains(&part));
+    }
+    if name.contains("skin-tone") || (1..=5).any(|n| name.ends_with(&format!("-tone{n}"))) {
+        return true;
+    }
+    // The longest matching suffix names the stem ("-medium-dark" before "-dark").
+    let stem = TONE_SUFFIXES.iter().filter_map(|suffix| name.strip_suffix(suffix)).min_by_key(|stem| stem.len());
+    stem.is_some_and(|stem| TONE_SUFFIXES.iter().all(|suffix| names.contains(format!("{stem}{suffix}").as_str())))
 }
 
 /// Lower-cased alphanumeric words, as the Rust vocabulary splits a prompt.
@@ -118,6 +148,7 @@ fn load_set(npm: &std::path::Path, set: &'static str, labels: &Labels, size: u32
     let num = |v: &Value, default: f64| v.as_f64().unwrap_or(default);
     let (width, height) = (num(&icons["width"], 16.0), num(&icons["height"], 16.0));
     let Some(entries) = icons["icons"].as_object() else { bail!("{set}: icons.json has no `icons` object") };
+    let names: HashSet<&str> = entries.keys().map(String::as_str).collect();
     let mut out = Vec::with_capacity(entries.len());
     for (name, icon) in entries {
         if icon["hidden"].as_bool() == Some(true) {
@@ -137,10 +168,9 @@ fn load_set(npm: &std::path::Path, set: &'static str, labels: &Labels, size: u32
             eprintln!("skipping {set}:{name}: renders empty");
             continue;
         }
-        let entry = hex_of
-            .get(name.as_str())
-            .and_then(|hex| labels.by_hex.get(hex))
-            .or_else(|| labels.by_name.get(&compact(name)));
+        let hex = hex_of.get(name.as_str());
+        let toned = is_toned(hex.map(String::as_str), name, &names);
+        let entry = hex.and_then(|hex| labels.by_hex.get(hex)).or_else(|| labels.by_name.get(&compact(name)));
         let (label, tags) = match entry {
             Some((label, tags)) => (words_of(label), tags.iter().flat_map(|t| words_of(t)).collect()),
             None => (words_of(name), Vec::new()),
@@ -148,7 +178,7 @@ fn load_set(npm: &std::path::Path, set: &'static str, labels: &Labels, size: u32
         let mut seen = HashSet::new();
         let words =
             label.iter().chain(&tags).cloned().chain(words_of(name)).filter(|w| seen.insert(w.clone())).collect();
-        out.push(Icon { set, name: name.clone(), label, words, rgba });
+        out.push(Icon { set, name: name.clone(), label, words, rgba, toned });
     }
     Ok(out)
 }
@@ -162,21 +192,26 @@ fn main() -> Result<()> {
         icons.extend(load_set(&args.npm, set, &labels, args.size).with_context(|| format!("icon set {set}"))?);
         println!("{set}: {} icons", icons.len() - before);
     }
-    let mut counts: HashMap<&str, usize> = HashMap::new();
+    let mut counts: HashMap<String, usize> = HashMap::new();
     for icon in &icons {
         for w in &icon.words {
-            *counts.entry(w).or_default() += 1;
+            *counts.entry(w.clone()).or_default() += 1;
         }
     }
-    let mut vocab: Vec<(&str, usize)> = counts.into_iter().filter(|&(_, n)| n >= args.min_count).collect();
-    vocab.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    let row: HashMap<&str, usize> = vocab.iter().enumerate().map(|(i, (w, _))| (*w, i + 1)).collect();
+    let mut vocab: Vec<(String, usize)> = counts.into_iter().filter(|&(_, n)| n >= args.min_count).collect();
+    vocab.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let row: HashMap<&str, usize> = vocab.iter().enumerate().map(|(i, (w, _))| (w.as_str(), i + 1)).collect();
+    let toned = icons.iter().filter(|i| i.toned).count();
+    if !args.skin_tones {
+        icons.retain(|i| !i.toned);
+        println!("dropped {toned} skin-tone variants (--skin-tones keeps them)");
+    }
     let rows = |ws: &[String]| -> Vec<usize> { ws.iter().filter_map(|w| row.get(w.as_str()).copied()).collect() };
     let meta: Vec<Value> = icons
         .iter()
         .map(|i| json!({"set": i.set, "name": i.name, "label": rows(&i.label), "words": rows(&i.words)}))
         .collect();
-    let words: Vec<&str> = vocab.iter().map(|(w, _)| *w).collect();
+    let words: Vec<&str> = vocab.iter().map(|(w, _)| w.as_str()).collect();
     let mut pixels = Vec::with_capacity(icons.len() * icons[0].rgba.len());
     for icon in &icons {
         pixels.extend_from_slice(&icon.rgba);
@@ -196,4 +231,38 @@ fn main() -> Result<()> {
     println!("{} icons, {} vocabulary words, {unlabelled} icons without a vocabulary word", icons.len(), words.len());
     println!("wrote {}", args.out.display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skin_tone_variants_are_found_by_codepoint_or_by_a_whole_family_of_names() {
+        let none = HashSet::new();
+        // 👩🏾‍🚀 woman astronaut, medium-dark skin tone; 🚀 rocket; 👍 without a tone.
+        assert!(is_toned(Some("1F469-1F3FE-200D-1F680"), "woman-astronaut-medium-dark-skin-tone", &none));
+        assert!(!is_toned(Some("1F680"), "rocket", &none));
+        assert!(!is_toned(Some("1F44D"), "thumbs-up", &none));
+        // Without codepoints, names decide.
+        assert!(is_toned(None, "thumbs-up-tone3", &none));
+        assert!(is_toned(None, "artist-dark-skin-tone", &none));
+        let fluent: HashSet<&str> = [
+            "astronaut",
+            "astronaut-light",
+            "astronaut-medium-light",
+            "astronaut-medium",
+            "astronaut-medium-dark",
+            "astronaut-dark",
+            "police-car",
+            "police-car-light",
+        ]
+        .into_iter()
+        .collect();
+        assert!(is_toned(None, "astronaut-medium-dark", &fluent));
+        assert!(is_toned(None, "astronaut-light", &fluent));
+        assert!(!is_toned(None, "astronaut", &fluent));
+        // 🚨 is "police-car-light", and no "police-car-dark" exists: not a tone.
+        assert!(!is_toned(None, "police-car-light", &fluent));
+    }
 }

@@ -6,7 +6,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$here/data/npm"
 cd "$here/data/npm"
 [ -f package.json ] || echo '{"name":"favicon-sources","private":true}' > package.json
-npm install --no-audit --no-fund --ignore-scripts \
-  @iconify-json/noto @iconify-json/twemoji @iconify-json/fluent-emoji-flat \
-  @iconify-json/openmoji @iconify-json/emojione @iconify-json/fxemoji emojibase-data
+# Exact versions (weights/README.md): the vocabulary, and so a checkpoint's prompt rows, depends
+# on them; a newer emojibase could rename or add tags.
+npm install --no-audit --no-fund --ignore-scripts --save-exact \
+  @iconify-json/noto@1.2.9 @iconify-json/twemoji@1.2.5 @iconify-json/fluent-emoji-flat@1.2.6 \
+  @iconify-json/openmoji@1.2.29 @iconify-json/emojione@1.2.3 @iconify-json/fxemoji@1.2.2 emojibase-data@17.0.0
 npm ls --depth=0

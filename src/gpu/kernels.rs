@@ -173,7 +173,10 @@ pub enum Kernel {
     AdaLn,
     /// Specialised to its shape: known loop bounds let the driver unroll the key and dimension
     /// loops and keep several loads in flight (with run-time bounds each waited for the last).
-    Attention { tokens: u32, head_dim: u32 },
+    Attention {
+        tokens: u32,
+        head_dim: u32,
+    },
     Condition,
     SamplerInit,
     SamplerStep,
@@ -209,8 +212,13 @@ impl Kernel {
 
     /// Every variant a plan can ask for.
     pub fn all() -> Vec<Kernel> {
-        let mut all =
-            vec![Kernel::AdaLn, Kernel::Attention { tokens: 64, head_dim: 128 }, Kernel::Condition, Kernel::SamplerInit, Kernel::SamplerStep];
+        let mut all = vec![
+            Kernel::AdaLn,
+            Kernel::Attention { tokens: 64, head_dim: 128 },
+            Kernel::Condition,
+            Kernel::SamplerInit,
+            Kernel::SamplerStep,
+        ];
         for a in [ALayout::Rows, ALayout::Patchify, ALayout::AdaLn] {
             for epilogue in [Epilogue::None, Epilogue::Silu, Epilogue::Residual, Epilogue::Position, Epilogue::Bias] {
                 for out in [OutLayout::Rows, OutLayout::Unpatchify] {

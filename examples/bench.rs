@@ -43,22 +43,20 @@ struct Args {
     checks: ShaderChecks,
 }
 
+/// One of `choices` by name, or an error listing them.
+fn pick<T: Copy>(what: &str, name: &str, choices: &[(&str, T)]) -> std::result::Result<T, String> {
+    choices.iter().find(|(n, _)| *n == name).map(|&(_, value)| value).ok_or_else(|| {
+        let names: Vec<&str> = choices.iter().map(|(n, _)| *n).collect();
+        format!("unknown {what} `{name}` (one of: {})", names.join(", "))
+    })
+}
+
 fn parse_checks(name: &str) -> std::result::Result<ShaderChecks, String> {
-    match name {
-        "bounds" => Ok(ShaderChecks::Bounds),
-        "wgpu" => Ok(ShaderChecks::Wgpu),
-        "off" => Ok(ShaderChecks::Off),
-        other => Err(format!("unknown checks `{other}` (bounds, wgpu or off)")),
-    }
+    pick("checks", name, &[("bounds", ShaderChecks::Bounds), ("wgpu", ShaderChecks::Wgpu), ("off", ShaderChecks::Off)])
 }
 
 fn parse_tile(name: &str) -> std::result::Result<Tile, String> {
-    match name {
-        "small" => Ok(Tile::Small),
-        "large" => Ok(Tile::Large),
-        "wide" => Ok(Tile::Wide),
-        other => Err(format!("unknown tile `{other}` (small, large or wide)")),
-    }
+    pick("tile", name, &[("small", Tile::Small), ("large", Tile::Large), ("wide", Tile::Wide)])
 }
 
 fn gpu_engine(ck: &Checkpoint, args: &Args) -> Result<GpuEngine> {

@@ -41,6 +41,9 @@ struct Args {
     /// bounding), `wgpu` (wgpu's default: both) or `off` (neither).
     #[arg(long, value_parser = parse_checks, default_value = "bounds")]
     checks: ShaderChecks,
+    /// Load the wide tile's next K slice into registers while the current one multiplies.
+    #[arg(long)]
+    wide_prefetch: bool,
 }
 
 /// One of `choices` by name, or an error listing them.
@@ -60,7 +63,7 @@ fn parse_tile(name: &str) -> std::result::Result<Tile, String> {
 }
 
 fn gpu_engine(ck: &Checkpoint, args: &Args) -> Result<GpuEngine> {
-    let options = GpuOptions { tile: args.tile, splits: args.splits, checks: args.checks, ..Default::default() };
+    let options = GpuOptions { tile: args.tile, splits: args.splits, checks: args.checks, wide_prefetch: args.wide_prefetch, ..Default::default() };
     Ok(GpuEngine::with_context(pollster::block_on(GpuContext::with_options(options))?, ck)?)
 }
 

@@ -39,6 +39,9 @@ override COLS: u32 = 4u;      // outputs per thread along N: at most 4 for main,
 override A_MODE: u32 = 0u;
 override EPILOGUE: u32 = 0u;
 override OUT_MODE: u32 = 0u;
+// 1: the wide entry point loads the next K slice into registers before multiplying this one,
+// so the loads' latency overlaps the arithmetic (GpuOptions::wide_prefetch).
+override WIDE_PREFETCH: u32 = 0u;
 
 const SIDE: u32 = 16u;
 const THREADS: u32 = 256u;
@@ -325,11 +328,32 @@ fn wide_a_value(row: u32, col: u32, tile_row: u32) -> f32 {
     return value;
 }
 
-fn wide_w_pair(col: u32, word: u32) -> vec2<f32> {
+// One packed weight word (two K values of column `col`), 0 past the edges (two zeros).
+fn wide_w_word(col: u32, word: u32) -> u32 {
     if (col < params.n && word < params.k_words) {
-        return unpack2x16float(weights[col * params.k_words + word]);
+        return weights[col * params.k_words + word];
     }
-    return vec2<f32>(0.0, 0.0);
+    return 0u;
+}
+
+// The four A values one thread stages for the slice at k0: one k of rows 4·a_rows + {0..3}.
+fn wide_load_a(row0: u32, k0: u32, a_rows: u32, a_k: u32) -> vec4<f32> {
+    let r = 4u * a_rows;
+    let col = k0 + a_k;
+    return vec4<f32>(
+        wide_a_value(row0 + r, col, r),
+        wide_a_value(row0 + r + 1u, col, r + 1u),
+        wide_a_value(row0 + r + 2u, col, r + 2u),
+        wide_a_value(row0 + r + 3u, col, r + 3u),
+    );
+}
+
+// The four weight words one of the first 128 threads stages for the slice at k0: word w_word
+// of the slice for columns 4·w_cols + {0..3}, still packed.
+fn wide_load_w(col0: u32, k0: u32, w_cols: u32, w_word: u32) -> vec4<u32> {
+    let c = col0 + 4u * w_cols;
+    let word = k0 / 2u + w_word;
+    return vec4<u32>(wide_w_word(c, word), wide_w_word(c + 1u, word), wide_w_word(c + 2u, word), wide_w_word(c + 3u, word));
 }
 
 @compute @workgroup_size(16, 16)
@@ -352,26 +376,40 @@ fn wide(
     // acc[2i + h]: row 4·y + i (i < 4) or 64 + 4·y + i − 4, columns 4·x + 64·h + {0..3}.
     var acc: array<vec4<f32>, 16>;
     let range = k_range(wid.z);
-    for (var k0 = range.x; k0 < range.y; k0 += WIDE_K) {
-        let r = 4u * a_rows;
-        let col = k0 + a_k;
-        wide_a[a_k * 32u + a_rows] = vec4<f32>(
-            wide_a_value(row0 + r, col, r),
-            wide_a_value(row0 + r + 1u, col, r + 1u),
-            wide_a_value(row0 + r + 2u, col, r + 2u),
-            wide_a_value(row0 + r + 3u, col, r + 3u),
-        );
+    var next_a = vec4<f32>(0.0);
+    var next_w = vec4<u32>(0u);
+    if (WIDE_PREFETCH == 1u) {
+        next_a = wide_load_a(row0, range.x, a_rows, a_k);
         if (local < 128u) {
-            let c = col0 + 4u * w_cols;
-            let word = k0 / 2u + w_word;
-            let w0 = wide_w_pair(c, word);
-            let w1 = wide_w_pair(c + 1u, word);
-            let w2 = wide_w_pair(c + 2u, word);
-            let w3 = wide_w_pair(c + 3u, word);
+            next_w = wide_load_w(col0, range.x, w_cols, w_word);
+        }
+    }
+    for (var k0 = range.x; k0 < range.y; k0 += WIDE_K) {
+        var staged_a = next_a;
+        var staged_w = next_w;
+        if (WIDE_PREFETCH == 0u) {
+            staged_a = wide_load_a(row0, k0, a_rows, a_k);
+            if (local < 128u) {
+                staged_w = wide_load_w(col0, k0, w_cols, w_word);
+            }
+        }
+        wide_a[a_k * 32u + a_rows] = staged_a;
+        if (local < 128u) {
+            let w0 = unpack2x16float(staged_w.x);
+            let w1 = unpack2x16float(staged_w.y);
+            let w2 = unpack2x16float(staged_w.z);
+            let w3 = unpack2x16float(staged_w.w);
             wide_w[2u * w_word * 32u + w_cols] = vec4<f32>(w0.x, w1.x, w2.x, w3.x);
             wide_w[(2u * w_word + 1u) * 32u + w_cols] = vec4<f32>(w0.y, w1.y, w2.y, w3.y);
         }
         workgroupBarrier();
+        let k1 = k0 + WIDE_K;
+        if (WIDE_PREFETCH == 1u && k1 < range.y) {
+            next_a = wide_load_a(row0, k1, a_rows, a_k);
+            if (local < 128u) {
+                next_w = wide_load_w(col0, k1, w_cols, w_word);
+            }
+        }
         for (var kk = 0u; kk < WIDE_K; kk++) {
             let a_lo = wide_a[kk * 32u + lid.y];
             let a_hi = wide_a[kk * 32u + 16u + lid.y];

@@ -18,6 +18,9 @@ pub struct GpuOptions {
     pub splits: Option<u32>,
     /// The run-time checks compiled into the shaders (`ShaderChecks::Bounds` by default).
     pub checks: ShaderChecks,
+    /// Prefetch the wide tile's next K slice into registers (off by default until measured on
+    /// the GPU machine; `bench --wide-prefetch`).
+    pub wide_prefetch: bool,
 }
 
 pub struct GpuContext {
@@ -33,6 +36,7 @@ pub struct GpuContext {
     pub tile: Option<Tile>,
     pub splits: Option<u32>,
     pub checks: ShaderChecks,
+    pub wide_prefetch: bool,
     /// The first error wgpu reported outside an error scope (validation, out of memory, device lost).
     errors: Arc<Mutex<Option<String>>>,
 }
@@ -91,6 +95,7 @@ impl GpuContext {
             tile: options.tile,
             splits: options.splits,
             checks: options.checks,
+            wide_prefetch: options.wide_prefetch,
             errors,
         };
         ctx.software_kernels = options.software_kernels.unwrap_or_else(|| ctx.is_software());

@@ -284,10 +284,13 @@ pub struct Kernels {
     pub step_layout: wgpu::BindGroupLayout,
     modules: HashMap<&'static str, wgpu::ShaderModule>,
     pipelines: HashMap<Kernel, wgpu::ComputePipeline>,
+    wide_prefetch: bool,
 }
 
 impl Kernels {
-    pub fn new(device: &wgpu::Device, checks: ShaderChecks) -> Self {
+    /// `wide_prefetch` compiles the wide tile with its next K slice loaded into registers
+    /// while the current one multiplies (the `WIDE_PREFETCH` override; see wgsl/matmul.wgsl).
+    pub fn new(device: &wgpu::Device, checks: ShaderChecks, wide_prefetch: bool) -> Self {
         use Binding::*;
         let modules = SOURCES
             .iter()
@@ -312,6 +315,7 @@ impl Kernels {
             step_layout: layout(device, "step", &[Uniform], true),
             modules,
             pipelines: HashMap::new(),
+            wide_prefetch,
         }
     }
 
@@ -334,7 +338,10 @@ impl Kernels {
     }
 
     fn compile(&self, device: &wgpu::Device, kernel: Kernel) -> wgpu::ComputePipeline {
-        let (file, entry, constants) = kernel.source();
+        let (file, entry, mut constants) = kernel.source();
+        if matches!(kernel, Kernel::Matmul(m) if m.tile == Tile::Wide) {
+            constants.push(("WIDE_PREFETCH", self.wide_prefetch as u32 as f64));
+        }
         let groups: Vec<&wgpu::BindGroupLayout> = match kernel {
             Kernel::Matmul(_) => vec![&self.matmul_layout, &self.step_layout],
             Kernel::AdaLn => vec![&self.adaln_layout, &self.step_layout],

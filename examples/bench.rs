@@ -44,6 +44,9 @@ struct Args {
     /// Load the wide tile's next K slice into registers while the current one multiplies.
     #[arg(long)]
     wide_prefetch: bool,
+    /// Run AdaLN as its own dispatch instead of fusing it into the matmuls.
+    #[arg(long)]
+    separate_adaln: bool,
 }
 
 /// One of `choices` by name, or an error listing them.
@@ -63,7 +66,7 @@ fn parse_tile(name: &str) -> std::result::Result<Tile, String> {
 }
 
 fn gpu_engine(ck: &Checkpoint, args: &Args) -> Result<GpuEngine> {
-    let options = GpuOptions { tile: args.tile, splits: args.splits, checks: args.checks, wide_prefetch: args.wide_prefetch, ..Default::default() };
+    let options = GpuOptions { tile: args.tile, splits: args.splits, checks: args.checks, wide_prefetch: args.wide_prefetch, separate_adaln: args.separate_adaln, ..Default::default() };
     Ok(GpuEngine::with_context(pollster::block_on(GpuContext::with_options(options))?, ck)?)
 }
 

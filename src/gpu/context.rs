@@ -21,6 +21,10 @@ pub struct GpuOptions {
     /// Prefetch the wide tile's next K slice into registers (off by default until measured on
     /// the GPU machine; `bench --wide-prefetch`).
     pub wide_prefetch: bool,
+    /// Run AdaLN as its own dispatch (`adaln.wgsl`'s `rows`) before a plain matmul instead of
+    /// fusing it into the matmul's prologue, where every workgroup recomputes its rows'
+    /// statistics (off by default until measured; `bench --separate-adaln`).
+    pub separate_adaln: bool,
 }
 
 pub struct GpuContext {
@@ -37,6 +41,7 @@ pub struct GpuContext {
     pub splits: Option<u32>,
     pub checks: ShaderChecks,
     pub wide_prefetch: bool,
+    pub separate_adaln: bool,
     /// The first error wgpu reported outside an error scope (validation, out of memory, device lost).
     errors: Arc<Mutex<Option<String>>>,
 }
@@ -96,6 +101,7 @@ impl GpuContext {
             splits: options.splits,
             checks: options.checks,
             wide_prefetch: options.wide_prefetch,
+            separate_adaln: options.separate_adaln,
             errors,
         };
         ctx.software_kernels = options.software_kernels.unwrap_or_else(|| ctx.is_software());

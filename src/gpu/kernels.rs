@@ -169,8 +169,10 @@ pub struct Matmul {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kernel {
     Matmul(Matmul),
-    /// The standalone AdaLN for software adapters.
+    /// The standalone AdaLN for software adapters (one row per thread).
     AdaLn,
+    /// The standalone AdaLN for hardware (one row per workgroup), when not fused.
+    AdaLnRows,
     /// Specialised to its shape: known loop bounds let the driver unroll the key and dimension
     /// loops and keep several loads in flight (with run-time bounds each waited for the last).
     Attention {
@@ -199,6 +201,7 @@ impl Kernel {
                 ],
             ),
             Kernel::AdaLn => ("adaln.wgsl", "main", vec![]),
+            Kernel::AdaLnRows => ("adaln.wgsl", "rows", vec![]),
             Kernel::Attention { tokens, head_dim } => (
                 "attention.wgsl",
                 "main",
@@ -214,6 +217,7 @@ impl Kernel {
     pub fn all() -> Vec<Kernel> {
         let mut all = vec![
             Kernel::AdaLn,
+            Kernel::AdaLnRows,
             Kernel::Attention { tokens: 64, head_dim: 128 },
             Kernel::Condition,
             Kernel::SamplerInit,
@@ -344,7 +348,7 @@ impl Kernels {
         }
         let groups: Vec<&wgpu::BindGroupLayout> = match kernel {
             Kernel::Matmul(_) => vec![&self.matmul_layout, &self.step_layout],
-            Kernel::AdaLn => vec![&self.adaln_layout, &self.step_layout],
+            Kernel::AdaLn | Kernel::AdaLnRows => vec![&self.adaln_layout, &self.step_layout],
             Kernel::Attention { .. } => vec![&self.attention_layout],
             Kernel::Condition => vec![&self.condition_layout],
             Kernel::SamplerInit | Kernel::SamplerStep => vec![&self.sampler_layout, &self.step_layout],

@@ -238,7 +238,10 @@ impl Builder<'_> {
         output: &wgpu::Buffer,
     ) -> Dispatch {
         self.kernels.get(&self.ctx.device, kernel);
-        let stepped = matches!(kernel, Kernel::Matmul(_) | Kernel::AdaLn | Kernel::SamplerInit | Kernel::SamplerStep);
+        let stepped = matches!(
+            kernel,
+            Kernel::Matmul(_) | Kernel::AdaLn | Kernel::AdaLnRows | Kernel::SamplerInit | Kernel::SamplerStep
+        );
         Dispatch { name, kernel, group, stepped, workgroups, output: output.clone() }
     }
 
@@ -288,14 +291,16 @@ impl Builder<'_> {
 struct AdaLnSite<'a> {
     h: &'a wgpu::Buffer,
     mods: &'a wgpu::Buffer,
-    /// Where software adapters materialise AdaLN's output.
+    /// Where a separate AdaLN materialises its output.
     normed: &'a wgpu::Buffer,
+    /// AdaLN runs as its own dispatch (software adapters, or `GpuOptions::separate_adaln`).
+    separate: bool,
     software: bool,
 }
 
 impl Builder<'_> {
-    /// `AdaLn → matmul`: fused into the matmul's prologue on hardware, two dispatches on software
-    /// adapters (the AdaLN named after the candle activation it mirrors).
+    /// `AdaLn → matmul`: fused into the matmul's prologue on hardware by default, else two
+    /// dispatches (the AdaLN named after the candle activation it mirrors).
     #[allow(clippy::too_many_arguments)]
     fn normed_matmul(
         &mut self,
@@ -308,14 +313,19 @@ impl Builder<'_> {
         weights: &Matrix,
         y: &wgpu::Buffer,
     ) -> Vec<Dispatch> {
-        if !site.software {
+        if !site.separate {
             return self.matmul(name, (ALayout::AdaLn, epilogue, out), params, weights, site.h, y, site.mods);
         }
         let norm_params = MatmulParams { k: weights.cols as u32, n: weights.cols as u32, ..params };
         let uniform = self.uniform(&norm_name, &norm_params);
         let layout = self.kernels.adaln_layout.clone();
         let group = self.group(&norm_name, &layout, &[&uniform, site.h, site.mods, site.normed]);
-        let norm = self.dispatch(norm_name, Kernel::AdaLn, group, [params.m.div_ceil(64), 1, 1], site.normed);
+        let norm = if site.software {
+            self.dispatch(norm_name, Kernel::AdaLn, group, [params.m.div_ceil(64), 1, 1], site.normed)
+        } else {
+            let grid = grid_for(params.m as usize, 1, self.ctx.limits.max_compute_workgroups_per_dimension);
+            self.dispatch(norm_name, Kernel::AdaLnRows, group, grid, site.normed)
+        };
         let mut dispatches = vec![norm];
         dispatches.extend(self.matmul(
             name,
@@ -367,7 +377,8 @@ impl Plan {
         let attn = b.buffer("attn", rows * inner, STORAGE);
         let ff = b.buffer("ff", rows * cfg.mlp_dim(), STORAGE);
         let software = ctx.software_kernels;
-        let normed = b.buffer("normed", if software { rows * dim } else { 1 }, STORAGE);
+        let separate = software || ctx.separate_adaln;
+        let normed = b.buffer("normed", if separate { rows * dim } else { 1 }, STORAGE);
         let pred = b.buffer("pred", 2 * model_images * cfg.image_len(), STORAGE);
         let timesteps = b.buffer("timesteps", t_max, STORAGE);
         let prompts = b.buffer("prompts", 2 * cfg.time_dim, STORAGE);
@@ -468,7 +479,7 @@ impl Plan {
             qk_norm: cfg.qk_norm as u32,
             pad: [0; 3],
         };
-        let site = AdaLnSite { h: &h, mods: &mods, normed: &normed, software };
+        let site = AdaLnSite { h: &h, mods: &mods, normed: &normed, separate, software };
         for (i, block) in weights.blocks.iter().enumerate() {
             let name = |op: &str| format!("blocks.{i}.{op}");
             let (none, rows) = (Epilogue::None, OutLayout::Rows);

@@ -14,7 +14,7 @@ mkdir -p "$out"
 date -u | tee "$out/machine.txt"
 nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee -a "$out/machine.txt"
 "$bench" --batches 1,8,64 --samplers ddpm,ddim8 --repeats 10 --profile > "$out/wgsl.txt" 2>&1
-for variant in "--wide-prefetch" "--separate-adaln" "--separate-adaln --wide-prefetch" "--checks wgpu" "--checks off" "--splits 1" "--tile small" "--tile large" "--tile wide"; do
+for variant in "--wide-prefetch" "--separate-adaln" "--block-attention" "--separate-adaln --wide-prefetch --block-attention" "--checks wgpu" "--checks off" "--splits 1" "--tile small" "--tile large" "--tile wide"; do
     echo "== $variant"
     # shellcheck disable=SC2086
     "$bench" --batches 1,8,64 --repeats 5 $variant 2>&1 | grep -E '^\| .* \| (1|8|64) \| ddpm'

@@ -47,6 +47,9 @@ struct Args {
     /// Run AdaLN as its own dispatch instead of fusing it into the matmuls.
     #[arg(long)]
     separate_adaln: bool,
+    /// Attention with 16 queries per workgroup.
+    #[arg(long)]
+    block_attention: bool,
 }
 
 /// One of `choices` by name, or an error listing them.
@@ -66,7 +69,15 @@ fn parse_tile(name: &str) -> std::result::Result<Tile, String> {
 }
 
 fn gpu_engine(ck: &Checkpoint, args: &Args) -> Result<GpuEngine> {
-    let options = GpuOptions { tile: args.tile, splits: args.splits, checks: args.checks, wide_prefetch: args.wide_prefetch, separate_adaln: args.separate_adaln, ..Default::default() };
+    let options = GpuOptions {
+        tile: args.tile,
+        splits: args.splits,
+        checks: args.checks,
+        wide_prefetch: args.wide_prefetch,
+        separate_adaln: args.separate_adaln,
+        block_attention: args.block_attention,
+        ..Default::default()
+    };
     Ok(GpuEngine::with_context(pollster::block_on(GpuContext::with_options(options))?, ck)?)
 }
 

@@ -25,6 +25,9 @@ pub struct GpuOptions {
     /// fusing it into the matmul's prologue, where every workgroup recomputes its rows'
     /// statistics (off by default until measured; `bench --separate-adaln`).
     pub separate_adaln: bool,
+    /// Attention with 16 queries per workgroup sharing each key and value read (`attention.wgsl`'s
+    /// `block`; off by default until measured; `bench --block-attention`).
+    pub block_attention: bool,
 }
 
 pub struct GpuContext {
@@ -42,6 +45,7 @@ pub struct GpuContext {
     pub checks: ShaderChecks,
     pub wide_prefetch: bool,
     pub separate_adaln: bool,
+    pub block_attention: bool,
     /// The first error wgpu reported outside an error scope (validation, out of memory, device lost).
     errors: Arc<Mutex<Option<String>>>,
 }
@@ -102,6 +106,7 @@ impl GpuContext {
             checks: options.checks,
             wide_prefetch: options.wide_prefetch,
             separate_adaln: options.separate_adaln,
+            block_attention: options.block_attention,
             errors,
         };
         ctx.software_kernels = options.software_kernels.unwrap_or_else(|| ctx.is_software());

@@ -175,9 +175,11 @@ pub enum Kernel {
     AdaLnRows,
     /// Specialised to its shape: known loop bounds let the driver unroll the key and dimension
     /// loops and keep several loads in flight (with run-time bounds each waited for the last).
+    /// `block`: the entry point that stages 16 queries per workgroup (`GpuOptions::block_attention`).
     Attention {
         tokens: u32,
         head_dim: u32,
+        block: bool,
     },
     Condition,
     SamplerInit,
@@ -202,9 +204,9 @@ impl Kernel {
             ),
             Kernel::AdaLn => ("adaln.wgsl", "main", vec![]),
             Kernel::AdaLnRows => ("adaln.wgsl", "rows", vec![]),
-            Kernel::Attention { tokens, head_dim } => (
+            Kernel::Attention { tokens, head_dim, block } => (
                 "attention.wgsl",
-                "main",
+                if block { "block" } else { "main" },
                 vec![("WG", ATTENTION_THREADS as f64), ("TOKENS", tokens as f64), ("HEAD_DIM", head_dim as f64)],
             ),
             Kernel::Condition => ("condition.wgsl", "main", vec![]),
@@ -218,7 +220,8 @@ impl Kernel {
         let mut all = vec![
             Kernel::AdaLn,
             Kernel::AdaLnRows,
-            Kernel::Attention { tokens: 64, head_dim: 128 },
+            Kernel::Attention { tokens: 64, head_dim: 128, block: false },
+            Kernel::Attention { tokens: 64, head_dim: 128, block: true },
             Kernel::Condition,
             Kernel::SamplerInit,
             Kernel::SamplerStep,
@@ -241,6 +244,11 @@ impl Kernel {
 
 /// Workgroup size of the attention kernel (a power of two ≤ 256).
 pub const ATTENTION_THREADS: u32 = 64;
+/// The block attention entry point: queries per workgroup, and the largest shapes its
+/// workgroup tiles hold (16 × 128 queries, 16 × 64 scores).
+pub const BLOCK_QUERIES: u32 = 16;
+pub const BLOCK_MAX_HEAD_DIM: usize = 128;
+pub const BLOCK_MAX_TOKENS: usize = 64;
 /// Workgroup size of the sampler kernels.
 pub const SAMPLER_THREADS: u32 = 256;
 /// Limits the kernels' workgroup arrays impose on a config.

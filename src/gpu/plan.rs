@@ -5,8 +5,8 @@ use bytemuck::{Pod, Zeroable};
 
 use super::context::GpuContext;
 use super::kernels::{
-    split_k, ALayout, Epilogue, Kernel, Kernels, Matmul, OutLayout, Tile, ATTENTION_THREADS, REDUCE_THREADS,
-    SAMPLER_THREADS,
+    split_k, ALayout, Epilogue, Kernel, Kernels, Matmul, OutLayout, Tile, ATTENTION_THREADS, BLOCK_MAX_HEAD_DIM,
+    BLOCK_MAX_TOKENS, BLOCK_QUERIES, REDUCE_THREADS, SAMPLER_THREADS,
 };
 use super::weights::{GpuWeights, Matrix};
 use crate::config::Config;
@@ -487,7 +487,9 @@ impl Plan {
             let uniform = b.uniform(&name("core"), &attention_params);
             let group = b.group(&name("core"), &attention_layout, &[&uniform, &qkv, &attn]);
             let groups = [tokens as u32, (model_images * cfg.heads) as u32, 1];
-            let kernel = Kernel::Attention { tokens: tokens as u32, head_dim: cfg.head_dim as u32 };
+            let blocked = ctx.block_attention && cfg.head_dim <= BLOCK_MAX_HEAD_DIM && tokens <= BLOCK_MAX_TOKENS;
+            let kernel = Kernel::Attention { tokens: tokens as u32, head_dim: cfg.head_dim as u32, block: blocked };
+            let groups = if blocked { [(tokens as u32).div_ceil(BLOCK_QUERIES), groups[1], 1] } else { groups };
             step.push(b.dispatch(name("core"), kernel, group, groups, &attn));
             let out = (ALayout::Rows, Epilogue::Residual, OutLayout::Rows);
             step.extend(b.matmul(name("attn"), out, base, &block.out, &attn, &h, dummy));

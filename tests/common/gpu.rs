@@ -19,7 +19,7 @@ pub fn kernel_families(ck: &Checkpoint) -> Vec<(&'static str, GpuEngine)> {
         ("split", GpuOptions { tile: Some(Tile::Small), splits: Some(3), ..hardware }),
         ("wide", GpuOptions { tile: Some(Tile::Wide), splits: Some(2), ..hardware }),
         ("wide-prefetch", GpuOptions { tile: Some(Tile::Wide), splits: Some(2), wide_prefetch: true, ..hardware }),
-        ("separate-adaln", GpuOptions { separate_adaln: true, ..hardware }),
+        ("adaln+block", GpuOptions { separate_adaln: true, block_attention: true, ..hardware }),
         ("direct", GpuOptions { software_kernels: Some(true), ..Default::default() }),
     ]
     .into_iter()

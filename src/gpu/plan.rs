@@ -175,7 +175,7 @@ impl MatmulShape {
         }
         let (splits, k_chunk) = split_k(self.k, x * y, ctx.splits);
         let bytes = splits as u64 * self.m as u64 * self.n as u64 * 4;
-        if splits > 1 && bytes <= ctx.limits.max_storage_buffer_binding_size as u64 {
+        if splits > 1 && bytes <= ctx.limits.max_storage_buffer_binding_size {
             (tile, splits, k_chunk)
         } else {
             (tile, unsplit.0, unsplit.1)

@@ -37,30 +37,20 @@ var<workgroup> query: array<f32, MAX_HEAD_DIM>;
 var<workgroup> scores: array<f32, MAX_TOKENS>;
 var<workgroup> reduction: array<f32, 256>;
 
-fn reduce_max(local: u32, value: f32) -> f32 {
+// max (is_max) or sum of `value` over each run of `size` consecutive threads (a power of two),
+// through `reduction`; every thread gets its run's result.
+fn run_reduce(local: u32, value: f32, size: u32, is_max: bool) -> f32 {
+    let lane = local % size;
     reduction[local] = value;
     workgroupBarrier();
-    for (var width = WG / 2u; width > 0u; width /= 2u) {
-        if (local < width) {
-            reduction[local] = max(reduction[local], reduction[local + width]);
+    for (var width = size / 2u; width > 0u; width /= 2u) {
+        if (lane < width) {
+            let other = reduction[local + width];
+            reduction[local] = select(reduction[local] + other, max(reduction[local], other), is_max);
         }
         workgroupBarrier();
     }
-    let result = reduction[0];
-    workgroupBarrier();
-    return result;
-}
-
-fn reduce_sum(local: u32, value: f32) -> f32 {
-    reduction[local] = value;
-    workgroupBarrier();
-    for (var width = WG / 2u; width > 0u; width /= 2u) {
-        if (local < width) {
-            reduction[local] += reduction[local + width];
-        }
-        workgroupBarrier();
-    }
-    let result = reduction[0];
+    let result = reduction[local - lane];
     workgroupBarrier();
     return result;
 }
@@ -84,7 +74,7 @@ fn main(@builtin(local_invocation_index) local: u32, @builtin(workgroup_id) wid:
     workgroupBarrier();
     let head_dim = f32(HEAD_DIM);
     // The query's share of QK-norm, folded into the scale (the reduction is uniform either way).
-    let query_rms = sqrt(reduce_sum(local, local_squares) / head_dim + QK_NORM_EPS);
+    let query_rms = sqrt(run_reduce(local, local_squares, WG, false) / head_dim + QK_NORM_EPS);
     let scale = select(params.scale, params.scale / query_rms, params.qk_norm == 1u);
 
     var local_max = -3.4e38;
@@ -104,7 +94,7 @@ fn main(@builtin(local_invocation_index) local: u32, @builtin(workgroup_id) wid:
         scores[key] = score;
         local_max = max(local_max, score);
     }
-    let top = reduce_max(local, local_max);
+    let top = run_reduce(local, local_max, WG, true);
 
     var local_sum = 0.0;
     for (var key = local; key < TOKENS; key += WG) {
@@ -112,7 +102,7 @@ fn main(@builtin(local_invocation_index) local: u32, @builtin(workgroup_id) wid:
         scores[key] = weight;
         local_sum += weight;
     }
-    let total = reduce_sum(local, local_sum);
+    let total = run_reduce(local, local_sum, WG, false);
 
     for (var d = local; d < HEAD_DIM; d += WG) {
         var acc = 0.0;
@@ -136,23 +126,6 @@ const BLOCK_THREADS: u32 = 256u;
 var<workgroup> q_block: array<f32, 2048>;        // [QB][HEAD_DIM]
 var<workgroup> block_scores: array<f32, 1024>;   // [QB][TOKENS]: scores, then softmax weights
 var<workgroup> row_total: array<f32, 16>;        // [QB]: each row's sum of weights
-
-// max (is_max) or sum of `value` over the 16 threads of one softmax row, through `reduction`.
-fn row_reduce(local: u32, value: f32, is_max: bool) -> f32 {
-    let lane = local % 16u;
-    reduction[local] = value;
-    workgroupBarrier();
-    for (var width = 8u; width > 0u; width /= 2u) {
-        if (lane < width) {
-            let other = reduction[local + width];
-            reduction[local] = select(reduction[local] + other, max(reduction[local], other), is_max);
-        }
-        workgroupBarrier();
-    }
-    let result = reduction[local - lane];
-    workgroupBarrier();
-    return result;
-}
 
 @compute @workgroup_size(BLOCK_THREADS)
 fn block(@builtin(local_invocation_index) local: u32, @builtin(workgroup_id) wid: vec3<u32>) {
@@ -209,14 +182,14 @@ fn block(@builtin(local_invocation_index) local: u32, @builtin(workgroup_id) wid
     for (var k = lane; k < TOKENS; k += 16u) {
         local_max = max(local_max, block_scores[row * TOKENS + k]);
     }
-    let top = row_reduce(local, local_max, true);
+    let top = run_reduce(local, local_max, 16u, true);
     var local_sum = 0.0;
     for (var k = lane; k < TOKENS; k += 16u) {
         let weight = exp(block_scores[row * TOKENS + k] - top);
         block_scores[row * TOKENS + k] = weight;
         local_sum += weight;
     }
-    let total = row_reduce(local, local_sum, false);
+    let total = run_reduce(local, local_sum, 16u, false);
     if (lane == 0u) {
         row_total[row] = total;
     }

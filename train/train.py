@@ -69,7 +69,7 @@ def parse_args():
     p.add_argument("--lr", type=float, default=2e-4)
     p.add_argument("--warmup", type=int, default=1000)
     p.add_argument("--decay-start", type=int, default=10**9, help="step where lr starts its cosine decay")
-    p.add_argument("--decay-steps", type=int, default=10000, help="length of that decay (to 10%)")
+    p.add_argument("--decay-steps", type=int, default=10000, help="length of that decay (to 10%%)")
     p.add_argument("--decay-time", action="store_true",
                    help="cosine lr decay to 10%% over this run's wall-clock budget (--minutes), for a fixed-length last run")
     p.add_argument("--weight-decay", type=float, default=0.01)

@@ -50,6 +50,17 @@ struct Args {
     /// Attention with 16 queries per workgroup.
     #[arg(long)]
     block_attention: bool,
+    /// Cooperative matrices (tensor cores) for the many-row matmuls: `auto` (where the adapter
+    /// has them), `on` (fail without them) or `off`.
+    #[arg(long, value_parser = parse_coop, default_value = "auto")]
+    coop: Coop,
+}
+
+#[derive(Clone, Copy)]
+struct Coop(Option<bool>);
+
+fn parse_coop(name: &str) -> std::result::Result<Coop, String> {
+    pick("coop", name, &[("auto", Coop(None)), ("on", Coop(Some(true))), ("off", Coop(Some(false)))])
 }
 
 /// One of `choices` by name, or an error listing them.
@@ -76,6 +87,7 @@ fn gpu_engine(ck: &Checkpoint, args: &Args) -> Result<GpuEngine> {
         wide_prefetch: args.wide_prefetch,
         separate_adaln: args.separate_adaln,
         block_attention: args.block_attention,
+        coop: args.coop.0,
         ..Default::default()
     };
     Ok(GpuEngine::with_context(pollster::block_on(GpuContext::with_options(options))?, ck)?)
@@ -101,7 +113,10 @@ fn engine(ck: &Checkpoint, args: &Args) -> Result<(Box<dyn Engine>, String)> {
         Backend::Cpu => (Box::new(favicon_diffusor::cpu::CpuEngine::new(ck.model()?)), "candle CPU".into()),
         _ => {
             let gpu = gpu_engine(ck, args)?;
-            let name = gpu.context().describe();
+            let mut name = gpu.context().describe();
+            if let Some(why) = &gpu.context().coop_missing {
+                name += &format!(" [no cooperative matrices: {why}]");
+            }
             (Box::new(gpu), name)
         }
     })

@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::gpu::{engine, kernel_families};
+use common::gpu::{check_ops, compare_samples_on, engine, kernel_families};
 use common::*;
 use favicon_diffusor::gpu::debug::compare_forward;
 use favicon_diffusor::gpu::{GpuContext, GpuOptions};
@@ -19,6 +19,9 @@ use favicon_diffusor::schedule::Schedule;
 use favicon_diffusor::{noise, Checkpoint, Config, SamplerKind};
 
 const OP_TOL: f32 = 2e-5;
+/// Same seed, same noise: the finished images agree to a fraction of one 8-bit level.
+const SAMPLE_LEVELS: f32 = 0.25;
+const SAMPLE_MAX_ABS: f32 = 2e-2;
 
 fn random_images(count: usize, cfg: &Config, seed: u64) -> Vec<f32> {
     let mut x = vec![0f32; count * cfg.image_len()];
@@ -28,28 +31,9 @@ fn random_images(count: usize, cfg: &Config, seed: u64) -> Vec<f32> {
 
 /// Runs the debug diff on every kernel family (see `kernel_families`).
 fn check_every_op(ck: &Checkpoint, images: usize, t: u32, prompt: &str) {
-    let model = ck.model().unwrap();
-    let ids = ck.encode_prompt(prompt).unwrap();
     let x = random_images(images, &ck.config, 5);
     for (path, mut gpu) in kernel_families(ck) {
-        let diffs = pollster::block_on(compare_forward(&mut gpu, &model, &x, t, &ids)).unwrap();
-        // Every dispatch but the sampler's and the split-K passes (their reduce carries the
-        // name), plus the condition, with the heads giving eps and x0.
-        let names = gpu.step_dispatch_names(images, false);
-        let expected_ops = names.iter().filter(|n| !n.ends_with("/split")).count() - 1 + 1 + 1;
-        assert_eq!(diffs.len(), expected_ops, "{path}: every dispatch should have a candle counterpart");
-        for d in &diffs {
-            eprintln!(
-                "{path:<6} {:<18} max |Δ| {:.3e}  scale {:.3e}  rel {:.3e}",
-                d.op,
-                d.max_abs,
-                d.scale,
-                d.relative()
-            );
-        }
-        for d in &diffs {
-            assert!(d.relative() <= OP_TOL, "{path}: {} differs from candle by {:.3e} relative", d.op, d.relative());
-        }
+        check_ops(path, &mut gpu, ck, &x, t, prompt, OP_TOL);
     }
 }
 
@@ -113,22 +97,8 @@ fn job(ck: &Checkpoint, kind: SamplerKind, steps: usize, guidance: Option<f32>, 
 }
 
 fn compare_samples(ck: &Checkpoint, jobs: &[(&str, Job)]) {
-    let Some(gpu) = engine(ck) else { return };
-    compare_samples_on(gpu, ck, jobs);
-}
-
-fn compare_samples_on(mut gpu: favicon_diffusor::gpu::GpuEngine, ck: &Checkpoint, jobs: &[(&str, Job)]) {
-    let mut cpu = favicon_diffusor::cpu::CpuEngine::new(ck.model().unwrap());
-    for (name, job) in jobs {
-        let want = cpu.run(job, &mut |_| {}).unwrap();
-        let got = gpu.run(job, &mut |_| {}).unwrap();
-        let worst = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
-        let pixels = mean_pixel_diff(&got, &want);
-        eprintln!("{name}: max |Δx| {worst:.3e}, mean pixel difference {pixels:.4} levels");
-        // Same seed, same noise: the finished images agree to a fraction of one 8-bit level.
-        assert!(pixels <= 0.25, "{name}: mean pixel difference {pixels} levels");
-        assert!(worst <= 2e-2, "{name}: max |Δx| {worst}");
-    }
+    let Some(mut gpu) = engine(ck) else { return };
+    compare_samples_on(&mut gpu, ck, jobs, SAMPLE_LEVELS, SAMPLE_MAX_ABS);
 }
 
 #[test]
@@ -140,8 +110,8 @@ fn whole_samples_match_candle_for_the_same_seed() {
         ("ddim", job(&ck, SamplerKind::Ddim, 4, None, 3, "sun")),
         ("ddim guided", job(&ck, SamplerKind::Ddim, 4, Some(2.0), 1, "hippo")),
     ];
-    for (_, gpu) in kernel_families(&ck) {
-        compare_samples_on(gpu, &ck, &jobs);
+    for (_, mut gpu) in kernel_families(&ck) {
+        compare_samples_on(&mut gpu, &ck, &jobs, SAMPLE_LEVELS, SAMPLE_MAX_ABS);
     }
 }
 

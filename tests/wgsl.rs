@@ -1,15 +1,28 @@
 //! GPU-free: every kernel file parses, validates and specialises (every variant's override
 //! constants applied) with naga, then lowers to SPIR-V.
 
-use favicon_diffusor::gpu::kernels::{Kernel, SOURCES};
+use favicon_diffusor::gpu::kernels::{coop_module_source, module_source, Kernel, COOP_FILE, SOURCES};
 
 /// `unpack2x16float` is the one capability beyond baseline WGSL the kernels use; wgpu enables it
 /// on every adapter with the SHADER_F16_IN_F32 downlevel flag (all WebGPU and Vulkan ones).
 fn validate(module: &naga::Module) -> naga::valid::ModuleInfo {
-    let caps = naga::valid::Capabilities::SHADER_FLOAT16_IN_FLOAT32;
+    validate_with(module, naga::valid::Capabilities::SHADER_FLOAT16_IN_FLOAT32)
+}
+
+fn validate_with(module: &naga::Module, caps: naga::valid::Capabilities) -> naga::valid::ModuleInfo {
     naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps)
         .validate(module)
         .unwrap_or_else(|e| panic!("validation failed: {e:?}"))
+}
+
+/// The cooperative-matrix module also needs f16, subgroup builtins and cooperative matrices,
+/// the device features `GpuContext` asks for before it builds it.
+fn caps_for(file: &str) -> naga::valid::Capabilities {
+    use naga::valid::Capabilities as C;
+    match file {
+        COOP_FILE => C::SHADER_FLOAT16_IN_FLOAT32 | C::SHADER_FLOAT16 | C::SUBGROUP | C::COOPERATIVE_MATRIX,
+        _ => C::SHADER_FLOAT16_IN_FLOAT32,
+    }
 }
 
 #[test]
@@ -20,6 +33,15 @@ fn every_wgsl_file_parses_and_validates() {
         validate(&module);
         assert!(source.starts_with("// "), "{name} should open with a comment saying what it computes");
     }
+    let coop = coop_module_source();
+    let module =
+        naga::front::wgsl::parse_str(&coop).unwrap_or_else(|e| panic!("{COOP_FILE}: {}", e.emit_to_string(&coop)));
+    validate_with(&module, caps_for(COOP_FILE));
+    // Without the capabilities the device asks for, the module is refused: the plain kernels
+    // must never need them.
+    assert!(naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps_for("matmul.wgsl"))
+        .validate(&module)
+        .is_err());
 }
 
 #[test]
@@ -28,9 +50,9 @@ fn every_kernel_variant_specialises_and_lowers_to_spirv() {
     assert!(variants.len() > 60);
     for kernel in variants {
         let (file, entry, constants) = kernel.source();
-        let source = SOURCES.iter().find(|(n, _)| *n == file).unwrap().1;
-        let module = naga::front::wgsl::parse_str(source).unwrap();
-        let info = validate(&module);
+        let source = module_source(file).unwrap();
+        let module = naga::front::wgsl::parse_str(&source).unwrap();
+        let info = validate_with(&module, caps_for(file));
         let mut values = naga::back::PipelineConstants::default();
         for (name, value) in constants {
             values.insert(name.to_string(), value);

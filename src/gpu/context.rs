@@ -18,8 +18,8 @@ pub struct GpuOptions {
     pub splits: Option<u32>,
     /// The run-time checks compiled into the shaders (`ShaderChecks::Bounds` by default).
     pub checks: ShaderChecks,
-    /// Prefetch the wide tile's next K slice into registers (off by default until measured on
-    /// the GPU machine; `bench --wide-prefetch`).
+    /// Prefetch the wide (and coop) tile's next K slice into registers (off by default until
+    /// measured on the GPU machine; `bench --wide-prefetch`).
     pub wide_prefetch: bool,
     /// Run AdaLN as its own dispatch (`adaln.wgsl`'s `rows`) before a plain matmul instead of
     /// fusing it into the matmul's prologue, where every workgroup recomputes its rows'
@@ -28,7 +28,43 @@ pub struct GpuOptions {
     /// Attention with 16 queries per workgroup sharing each key and value read (`attention.wgsl`'s
     /// `block`; off by default until measured; `bench --block-attention`).
     pub block_attention: bool,
+    /// Cooperative matrices (tensor cores) for the many-row matmuls: `None` uses them where the
+    /// adapter has them, `Some(false)` never, `Some(true)` fails where the adapter lacks them.
+    pub coop: Option<bool>,
 }
+
+/// What `Tile::Coop` needs: f16 in shaders, 16 × 16 × 16 f16 · f16 + f32 cooperative matrices
+/// at subgroup scope, subgroups of exactly 32 (its 256 threads are 8 subgroups with fixed roles)
+/// and 32 KiB of workgroup memory. `Err` says what is missing.
+fn coop_support(adapter: &wgpu::Adapter) -> std::result::Result<(), String> {
+    let needed =
+        wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP | wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX;
+    let missing = needed - adapter.features();
+    if !missing.is_empty() {
+        return Err(format!("it lacks the features {missing:?}"));
+    }
+    use wgpu::CooperativeScalarType::{F16, F32};
+    let shape = adapter
+        .cooperative_matrix_properties()
+        .iter()
+        .any(|p| (p.m_size, p.n_size, p.k_size) == (16, 16, 16) && p.ab_type == F16 && p.cr_type == F32);
+    if !shape {
+        return Err("it has no 16x16x16 f16 * f16 + f32 cooperative matrix".into());
+    }
+    let info = adapter.get_info();
+    if (info.subgroup_min_size, info.subgroup_max_size) != (32, 32) {
+        return Err(format!("its subgroups are {}..={} wide, not 32", info.subgroup_min_size, info.subgroup_max_size));
+    }
+    let storage = adapter.limits().max_compute_workgroup_storage_size;
+    if storage < COOP_WORKGROUP_BYTES {
+        return Err(format!("it has {storage} bytes of workgroup memory, not {COOP_WORKGROUP_BYTES}"));
+    }
+    Ok(())
+}
+
+/// Workgroup memory of the `coop` entry point: two 128 × 40 f16 tiles, 8 KiB of f32 scratch and
+/// the AdaLN row statistics.
+pub const COOP_WORKGROUP_BYTES: u32 = 32768;
 
 pub struct GpuContext {
     pub device: wgpu::Device,
@@ -46,6 +82,10 @@ pub struct GpuContext {
     pub wide_prefetch: bool,
     pub separate_adaln: bool,
     pub block_attention: bool,
+    /// Many-row matmuls run `Tile::Coop` (see `GpuOptions::coop`).
+    pub coop: bool,
+    /// Why the adapter cannot run `Tile::Coop`, when it cannot.
+    pub coop_missing: Option<String>,
     /// The first error wgpu reported outside an error scope (validation, out of memory, device lost).
     errors: Arc<Mutex<Option<String>>>,
 }
@@ -69,20 +109,45 @@ impl GpuContext {
             .map_err(|e| Error::Gpu(format!("no GPU adapter found: {e}")))?;
         let info = adapter.get_info();
         let supported = adapter.limits();
-        // WebGPU's default limits fit every kernel; only buffer sizes are raised, for big batches.
+        let support = coop_support(&adapter);
+        let coop = match (options.coop, &support) {
+            (Some(false), _) => false,
+            (_, Ok(())) => true,
+            (None, Err(_)) => false,
+            (Some(true), Err(why)) => {
+                return Err(Error::Gpu(format!("cooperative matrices were asked for, but `{}`: {why}", info.name)))
+            }
+        };
+        // WebGPU's default limits fit every kernel but `coop`; buffer sizes are raised, for big batches.
         let limits = wgpu::Limits {
             max_storage_buffer_binding_size: max_binding.map_or(supported.max_storage_buffer_binding_size, |cap| {
                 cap.min(supported.max_storage_buffer_binding_size)
             }),
             max_buffer_size: supported.max_buffer_size,
+            max_compute_workgroup_storage_size: if coop {
+                COOP_WORKGROUP_BYTES
+            } else {
+                wgpu::Limits::default().max_compute_workgroup_storage_size
+            },
             ..wgpu::Limits::default()
         };
-        let features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
+        let mut features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
+        if coop {
+            features |=
+                wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP | wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX;
+        }
         let (device, queue) = adapter
             .request_device(&wgpu::DeviceDescriptor {
                 label: Some("favicon-diffusor"),
                 required_features: features,
                 required_limits: limits.clone(),
+                // SAFETY: the one experimental feature asked for is cooperative matrices, used
+                // only by `coop`, whose results the GPU tests compare with candle's.
+                experimental_features: if coop {
+                    unsafe { wgpu::ExperimentalFeatures::enabled() }
+                } else {
+                    wgpu::ExperimentalFeatures::disabled()
+                },
                 ..Default::default()
             })
             .await
@@ -107,15 +172,18 @@ impl GpuContext {
             wide_prefetch: options.wide_prefetch,
             separate_adaln: options.separate_adaln,
             block_attention: options.block_attention,
+            coop,
+            coop_missing: support.err(),
             errors,
         };
         ctx.software_kernels = options.software_kernels.unwrap_or_else(|| ctx.is_software());
         Ok(ctx)
     }
 
-    /// `name (backend, device type)`, for status lines.
+    /// `name (backend, device type)`, for status lines; `, cooperative matrices` when `coop` runs.
     pub fn describe(&self) -> String {
-        format!("{} ({:?}, {:?})", self.info.name, self.info.backend, self.info.device_type)
+        let coop = if self.coop { ", cooperative matrices" } else { "" };
+        format!("{} ({:?}, {:?}{coop})", self.info.name, self.info.backend, self.info.device_type)
     }
 
     /// Turns an error wgpu reported since the last check into an `Err`.

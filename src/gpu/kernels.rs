@@ -12,6 +12,25 @@ pub const SOURCES: [(&str, &str); 5] = [
     ("sampler_step.wgsl", include_str!("../../wgsl/sampler_step.wgsl")),
 ];
 
+/// The cooperative-matrix entry point. Not a module of its own: `coop_module_source` puts it
+/// after matmul.wgsl, whose prologues and epilogues it calls.
+pub const COOP_FILE: &str = "matmul_coop.wgsl";
+const COOP_ENTRY: &str = include_str!("../../wgsl/matmul_coop.wgsl");
+
+/// `enable f16; enable wgpu_cooperative_matrix;` + matmul.wgsl + matmul_coop.wgsl: the module
+/// that `Tile::Coop` compiles from (only on adapters with `GpuContext::coop`).
+pub fn coop_module_source() -> String {
+    format!("enable f16;\nenable wgpu_cooperative_matrix;\n{}\n{COOP_ENTRY}", SOURCES[0].1)
+}
+
+/// The text of a module named by `Kernel::source`.
+pub fn module_source(file: &str) -> Option<std::borrow::Cow<'static, str>> {
+    if file == COOP_FILE {
+        return Some(coop_module_source().into());
+    }
+    SOURCES.iter().find(|(name, _)| *name == file).map(|(_, source)| (*source).into())
+}
+
 /// Where the matmul's left operand comes from (`A_MODE`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ALayout {
@@ -42,12 +61,15 @@ pub enum OutLayout {
 /// How the matmul splits its output: `Small` 32×32 blocks (2×2 per thread) for few rows, `Large`
 /// 64×64 (4×4), `Wide` 128×128 (8×8, vec4 reads) once there are many rows, all through workgroup
 /// memory; `Direct` is the barrier-free entry point for software adapters, 4 rows × 8 columns per
-/// thread. `Reduce` is not a tile but the entry point that adds split-K slices.
+/// thread. `Coop` is `Wide`'s block on cooperative matrices (tensor cores; f16 inputs, f32
+/// sums), which replaces it where the adapter has them (`GpuContext::coop`). `Reduce` is not a
+/// tile but the entry point that adds split-K slices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Tile {
     Small,
     Large,
     Wide,
+    Coop,
     Direct,
     Reduce,
 }
@@ -121,7 +143,7 @@ impl Tile {
         match self {
             Tile::Small => [n.div_ceil(32), m.div_ceil(32), 1],
             Tile::Large => [n.div_ceil(64), m.div_ceil(64), 1],
-            Tile::Wide => [n.div_ceil(128), m.div_ceil(128), 1],
+            Tile::Wide | Tile::Coop => [n.div_ceil(128), m.div_ceil(128), 1],
             Tile::Direct => [n.div_ceil(DIRECT_THREADS * DIRECT_COLS), m.div_ceil(DIRECT_ROWS), 1],
             Tile::Reduce => [(m * n).div_ceil(REDUCE_THREADS), 1, 1],
         }
@@ -134,6 +156,7 @@ impl Tile {
             Tile::Small => (2, 2, 32, "main"),
             Tile::Large => (4, 4, 16, "main"),
             Tile::Wide => (8, 8, 8, "wide"),
+            Tile::Coop => (8, 8, 8, "coop"),
             Tile::Direct => (1, DIRECT_COLS, 2, "direct"),
             Tile::Reduce => (1, 1, 1, "reduce"),
         }
@@ -141,7 +164,15 @@ impl Tile {
 
     /// Whether this entry point can run split-K slices.
     pub fn splits_k(self) -> bool {
-        matches!(self, Tile::Small | Tile::Large | Tile::Wide)
+        matches!(self, Tile::Small | Tile::Large | Tile::Wide | Tile::Coop)
+    }
+
+    /// `Wide` becomes `Coop` where the adapter runs cooperative matrices.
+    pub fn with_coop(self, coop: bool) -> Tile {
+        match self {
+            Tile::Wide if coop => Tile::Coop,
+            tile => tile,
+        }
     }
 }
 
@@ -191,7 +222,7 @@ impl Kernel {
     pub fn source(self) -> (&'static str, &'static str, Vec<(&'static str, f64)>) {
         match self {
             Kernel::Matmul(m) => (
-                "matmul.wgsl",
+                if m.tile == Tile::Coop { COOP_FILE } else { "matmul.wgsl" },
                 m.tile.constants().3,
                 vec![
                     ("ROWS", m.tile.constants().0 as f64),
@@ -229,12 +260,12 @@ impl Kernel {
         for a in [ALayout::Rows, ALayout::Patchify, ALayout::AdaLn] {
             for epilogue in [Epilogue::None, Epilogue::Silu, Epilogue::Residual, Epilogue::Position, Epilogue::Bias] {
                 for out in [OutLayout::Rows, OutLayout::Unpatchify] {
-                    for tile in [Tile::Small, Tile::Large, Tile::Wide, Tile::Direct, Tile::Reduce] {
+                    for tile in [Tile::Small, Tile::Large, Tile::Wide, Tile::Coop, Tile::Direct, Tile::Reduce] {
                         all.push(Kernel::Matmul(Matmul { a, epilogue, out, tile }));
                     }
                 }
             }
-            for tile in [Tile::Small, Tile::Large, Tile::Wide] {
+            for tile in [Tile::Small, Tile::Large, Tile::Wide, Tile::Coop] {
                 all.push(Kernel::Matmul(Matmul { a, epilogue: Epilogue::None, out: OutLayout::Partial, tile }));
             }
         }
@@ -302,20 +333,23 @@ pub struct Kernels {
 impl Kernels {
     /// `wide_prefetch` compiles the wide tile with its next K slice loaded into registers
     /// while the current one multiplies (the `WIDE_PREFETCH` override; see wgsl/matmul.wgsl).
-    pub fn new(device: &wgpu::Device, checks: ShaderChecks, wide_prefetch: bool) -> Self {
+    /// `coop` also builds the cooperative-matrix module (the device must have its features).
+    pub fn new(device: &wgpu::Device, checks: ShaderChecks, wide_prefetch: bool, coop: bool) -> Self {
         use Binding::*;
-        let modules = SOURCES
-            .iter()
+        let mut files: Vec<&'static str> = SOURCES.iter().map(|(name, _)| *name).collect();
+        if coop {
+            files.push(COOP_FILE);
+        }
+        let modules = files
+            .into_iter()
+            .filter_map(|name| Some((name, module_source(name)?)))
             .map(|(name, source)| {
-                let desc = wgpu::ShaderModuleDescriptor {
-                    label: Some(name),
-                    source: wgpu::ShaderSource::Wgsl((*source).into()),
-                };
+                let desc = wgpu::ShaderModuleDescriptor { label: Some(name), source: wgpu::ShaderSource::Wgsl(source) };
                 // SAFETY: wgpu still validates the WGSL; `checks` only drops the loop bounding
                 // (every loop in wgsl/ terminates, see `ShaderChecks`) unless a benchmark asks
                 // for `Off`, whose kernels index only inside the buffers the plan sized for them.
                 let module = unsafe { device.create_shader_module_trusted(desc, checks.runtime_checks()) };
-                (*name, module)
+                (name, module)
             })
             .collect();
         Kernels {
@@ -351,7 +385,7 @@ impl Kernels {
 
     fn compile(&self, device: &wgpu::Device, kernel: Kernel) -> wgpu::ComputePipeline {
         let (file, entry, mut constants) = kernel.source();
-        if matches!(kernel, Kernel::Matmul(m) if m.tile == Tile::Wide) {
+        if matches!(kernel, Kernel::Matmul(m) if m.tile == Tile::Wide || m.tile == Tile::Coop) {
             constants.push(("WIDE_PREFETCH", self.wide_prefetch as u32 as f64));
         }
         let groups: Vec<&wgpu::BindGroupLayout> = match kernel {

@@ -163,13 +163,15 @@ impl MatmulShape {
     fn cut(&self, ctx: &GpuContext) -> (Tile, u32, u32) {
         let software = ctx.software_kernels;
         let tile = match ctx.tile {
+            // A forced `Coop` needs the adapter's cooperative matrices; without them, `Wide`.
+            Some(Tile::Coop) if !software && !ctx.coop => Tile::Wide,
             Some(tile) if !software && tile.splits_k() => tile,
-            _ => Tile::for_shape(self.m as usize, self.n as usize, software),
+            _ => Tile::for_shape(self.m as usize, self.n as usize, software).with_coop(ctx.coop),
         };
         let [x, y, _] = tile.workgroups(self.m, self.n);
         let unsplit = (1, self.k.next_multiple_of(32).max(32));
         // A wide tile picked by shape already fills the card: it never splits unless asked to.
-        let picked_wide = tile == Tile::Wide && ctx.tile.is_none() && ctx.splits.is_none();
+        let picked_wide = matches!(tile, Tile::Wide | Tile::Coop) && ctx.tile.is_none() && ctx.splits.is_none();
         if !tile.splits_k() || picked_wide {
             return (tile, unsplit.0, unsplit.1);
         }

@@ -27,12 +27,11 @@ variant() {
 }
 {
     variant --coop off
-    variant --wide-prefetch
-    variant --separate-adaln
-    variant --block-attention
-    variant --separate-adaln --wide-prefetch --block-attention
-    variant --coop off --wide-prefetch
-    variant --coop off --separate-adaln --wide-prefetch --block-attention
+    variant --wide-prefetch off
+    variant --separate-adaln off
+    variant --block-attention on
+    variant --block-attention off
+    variant --coop off --separate-adaln off --wide-prefetch off --block-attention off
 } > "$out/variants.txt" 2>&1
 if [ "${TORCH:-0}" = 1 ]; then
     python3 train/bench_torch.py --weights random:1 --batches 1,8,64 > "$out/torch.txt" 2>&1
@@ -42,3 +41,4 @@ grep -E 'test |result|NOT RUN|panicked|mean pixel|rel [0-9.e-]+$' "$out/coop_tes
 cat "$out/variants.txt"
 grep -E '^\||GPU memory|dispatches|^device' "$out/wgsl.txt"
 grep -A14 'profile, batch 64,' "$out/wgsl.txt"
+grep -A16 'profile, batch 1,' "$out/wgsl.txt"

@@ -41,26 +41,28 @@ struct Args {
     /// bounding), `wgpu` (wgpu's default: both) or `off` (neither).
     #[arg(long, value_parser = parse_checks, default_value = "bounds")]
     checks: ShaderChecks,
-    /// Load the wide tile's next K slice into registers while the current one multiplies.
-    #[arg(long)]
-    wide_prefetch: bool,
-    /// Run AdaLN as its own dispatch instead of fusing it into the matmuls.
-    #[arg(long)]
-    separate_adaln: bool,
-    /// Attention with 16 queries per workgroup.
-    #[arg(long)]
-    block_attention: bool,
+    /// Load the wide and coop tiles' next K slice into registers while the current one
+    /// multiplies (`auto` = on).
+    #[arg(long, value_parser = parse_switch, default_value = "auto")]
+    wide_prefetch: Switch,
+    /// Run AdaLN as its own dispatch instead of fusing it into the matmuls (`auto` = on).
+    #[arg(long, value_parser = parse_switch, default_value = "auto")]
+    separate_adaln: Switch,
+    /// Attention with 16 queries per workgroup (`auto`: from 256 of its workgroups on).
+    #[arg(long, value_parser = parse_switch, default_value = "auto")]
+    block_attention: Switch,
     /// Cooperative matrices (tensor cores) for the many-row matmuls: `auto` (where the adapter
     /// has them), `on` (fail without them) or `off`.
-    #[arg(long, value_parser = parse_coop, default_value = "auto")]
-    coop: Coop,
+    #[arg(long, value_parser = parse_switch, default_value = "auto")]
+    coop: Switch,
 }
 
+/// `auto` (the library's default), `on` or `off`.
 #[derive(Clone, Copy)]
-struct Coop(Option<bool>);
+struct Switch(Option<bool>);
 
-fn parse_coop(name: &str) -> std::result::Result<Coop, String> {
-    pick("coop", name, &[("auto", Coop(None)), ("on", Coop(Some(true))), ("off", Coop(Some(false)))])
+fn parse_switch(name: &str) -> std::result::Result<Switch, String> {
+    pick("switch", name, &[("auto", Switch(None)), ("on", Switch(Some(true))), ("off", Switch(Some(false)))])
 }
 
 /// One of `choices` by name, or an error listing them.
@@ -84,9 +86,9 @@ fn gpu_engine(ck: &Checkpoint, args: &Args) -> Result<GpuEngine> {
         tile: args.tile,
         splits: args.splits,
         checks: args.checks,
-        wide_prefetch: args.wide_prefetch,
-        separate_adaln: args.separate_adaln,
-        block_attention: args.block_attention,
+        wide_prefetch: args.wide_prefetch.0,
+        separate_adaln: args.separate_adaln.0,
+        block_attention: args.block_attention.0,
         coop: args.coop.0,
         ..Default::default()
     };

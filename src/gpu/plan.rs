@@ -5,8 +5,8 @@ use bytemuck::{Pod, Zeroable};
 
 use super::context::GpuContext;
 use super::kernels::{
-    split_k, ALayout, Epilogue, Kernel, Kernels, Matmul, OutLayout, Tile, ATTENTION_THREADS, BLOCK_MAX_HEAD_DIM,
-    BLOCK_MAX_TOKENS, BLOCK_QUERIES, REDUCE_THREADS, SAMPLER_THREADS,
+    split_k, ALayout, Epilogue, Kernel, Kernels, Matmul, OutLayout, Tile, ATTENTION_THREADS, BLOCK_FROM_WORKGROUPS,
+    BLOCK_MAX_HEAD_DIM, BLOCK_MAX_TOKENS, BLOCK_QUERIES, REDUCE_THREADS, SAMPLER_THREADS,
 };
 use super::weights::{GpuWeights, Matrix};
 use crate::config::Config;
@@ -295,7 +295,8 @@ struct AdaLnSite<'a> {
     mods: &'a wgpu::Buffer,
     /// Where a separate AdaLN materialises its output.
     normed: &'a wgpu::Buffer,
-    /// AdaLN runs as its own dispatch (software adapters, or `GpuOptions::separate_adaln`).
+    /// AdaLN runs as its own dispatch (software adapters, and hardware unless
+    /// `GpuOptions::separate_adaln` is `Some(false)`).
     separate: bool,
     software: bool,
 }
@@ -489,7 +490,10 @@ impl Plan {
             let uniform = b.uniform(&name("core"), &attention_params);
             let group = b.group(&name("core"), &attention_layout, &[&uniform, &qkv, &attn]);
             let groups = [tokens as u32, (model_images * cfg.heads) as u32, 1];
-            let blocked = ctx.block_attention && cfg.head_dim <= BLOCK_MAX_HEAD_DIM && tokens <= BLOCK_MAX_TOKENS;
+            let block_groups = model_images * cfg.heads * tokens.div_ceil(BLOCK_QUERIES as usize);
+            let blocked = ctx.block_attention.unwrap_or(!software && block_groups >= BLOCK_FROM_WORKGROUPS)
+                && cfg.head_dim <= BLOCK_MAX_HEAD_DIM
+                && tokens <= BLOCK_MAX_TOKENS;
             let kernel = Kernel::Attention { tokens: tokens as u32, head_dim: cfg.head_dim as u32, block: blocked };
             let groups = if blocked { [(tokens as u32).div_ceil(BLOCK_QUERIES), groups[1], 1] } else { groups };
             step.push(b.dispatch(name("core"), kernel, group, groups, &attn));

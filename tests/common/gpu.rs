@@ -11,17 +11,29 @@ pub fn engine(ck: &Checkpoint) -> Option<GpuEngine> {
     engine_with(ck, GpuOptions::default())
 }
 
-/// Every kernel family, whatever the adapter: tiled (hardware, tiles and split-K picked by
-/// shape), the 32×32 tile forced to split K in three, the 128×128 `wide` tile split in two, and
-/// direct (software).
+/// Every kernel family, whatever the adapter: tiled (hardware, the defaults: tiles and split-K
+/// picked by shape, AdaLN as its own dispatch), the 32×32 tile forced to split K in three, the
+/// 128×128 `wide` tile split in two (with AdaLN fused into its prologue and no prefetch, then
+/// the defaults), AdaLN fused into the tiles picked by shape, the block attention forced on,
+/// and direct (software).
 pub fn kernel_families(ck: &Checkpoint) -> Vec<(&'static str, GpuEngine)> {
     let hardware = GpuOptions { software_kernels: Some(false), ..Default::default() };
     [
         ("tiled", hardware),
         ("split", GpuOptions { tile: Some(Tile::Small), splits: Some(3), ..hardware }),
-        ("wide", GpuOptions { tile: Some(Tile::Wide), splits: Some(2), ..hardware }),
-        ("wide-prefetch", GpuOptions { tile: Some(Tile::Wide), splits: Some(2), wide_prefetch: true, ..hardware }),
-        ("adaln+block", GpuOptions { separate_adaln: true, block_attention: true, ..hardware }),
+        (
+            "wide",
+            GpuOptions {
+                tile: Some(Tile::Wide),
+                splits: Some(2),
+                wide_prefetch: Some(false),
+                separate_adaln: Some(false),
+                ..hardware
+            },
+        ),
+        ("wide-prefetch", GpuOptions { tile: Some(Tile::Wide), splits: Some(2), ..hardware }),
+        ("fused", GpuOptions { separate_adaln: Some(false), wide_prefetch: Some(false), ..hardware }),
+        ("block", GpuOptions { block_attention: Some(true), ..hardware }),
         ("direct", GpuOptions { software_kernels: Some(true), ..Default::default() }),
     ]
     .into_iter()

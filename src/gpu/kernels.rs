@@ -281,8 +281,8 @@ pub const BLOCK_QUERIES: u32 = 16;
 pub const BLOCK_MAX_HEAD_DIM: usize = 128;
 pub const BLOCK_MAX_TOKENS: usize = 64;
 /// The block entry point is picked from this many of its workgroups on (images × heads × ⌈tokens
-/// / 16⌉). H100 with coop: a guided batch 64 (512 of them) 127.2 → 112.8 ms with it; a guided
-/// batch 1 (8 of them) 14.1 → 16.2 ms, too few workgroups to fill the card.
+/// / 16⌉). H100 with coop, unguided 32-step samples: batch 64 (256 of them) 127.2 → 112.8 ms
+/// with it; batch 1 (4 of them) 14.1 → 16.2 ms, too few workgroups to fill the card.
 pub const BLOCK_FROM_WORKGROUPS: usize = 256;
 /// Workgroup size of the sampler kernels.
 pub const SAMPLER_THREADS: u32 = 256;

@@ -15,6 +15,9 @@ export FAVICON_DIFFUSOR_REQUIRE_GPU=1
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 
 cargo test --release --lib --tests --examples
+# The cooperative-matrix tile runs only where the adapter has tensor cores (not lavapipe): say
+# in the log whether its cross-checks ran here, rather than let a passing test hide it.
+cargo test --release --test gpu_coop -- --nocapture 2>&1 | grep -E 'NOT RUN|^test |mean pixel' || true
 cargo bench --no-run
 cargo test --release --doc
 web/test.sh

@@ -1,13 +1,16 @@
-//! Builds the training set: every icon of the emoji sets in `train/data/npm` (see
+//! Builds the training set: every icon of the emoji and glyph sets in `train/data/npm` (see
 //! train/fetch_sources.sh) rasterised with resvg at 64×64, labelled with the words of its name
-//! and its emojibase label and tags.
+//! and, for emoji, its emojibase label and tags. Glyph sets (`mono`: drawn in `currentColor`)
+//! are stored as black shapes; train/train.py paints them in a random colour and puts the
+//! colour's word in the prompt ("red cloud").
 //!
 //! `cargo run --release --example dataset -- --npm train/data/npm --out train/data/icons.safetensors`
 //!
 //! The file holds one tensor, `rgba` (u8, `[N, 64, 64, 4]`, premultiplied alpha: the icon on a
 //! transparent background), and JSON metadata: `vocab` (words with at least `--min-count` icons,
 //! word i is prompt row i + 1) and `icons` (per icon: its set, name, `label` rows and all `words`
-//! rows). Backgrounds and flips are left to train/train.py, which draws them fresh every step.
+//! rows, and `mono` for glyphs). `sets` lists the sets with their licences. Colours and flips are
+//! left to train/train.py, which draws them fresh every step.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
@@ -38,11 +41,43 @@ struct Args {
     skin_tones: bool,
 }
 
-/// The iconify sets, in the order their icons are written.
-const SETS: [&str; 6] = ["noto", "twemoji", "fluent-emoji-flat", "openmoji", "emojione", "fxemoji"];
+/// One iconify set: its package name, licence (for the model card) and whether it is a glyph set
+/// drawn in `currentColor`.
+struct Set {
+    name: &'static str,
+    licence: &'static str,
+    mono: bool,
+}
+
+const fn set(name: &'static str, licence: &'static str, mono: bool) -> Set {
+    Set { name, licence, mono }
+}
+
+/// The iconify sets, in the order their icons are written. emojione-v1 is left out: the same
+/// glyphs as emojione in an older style, under share-alike terms (CC-BY-SA-4.0).
+const SETS: [Set; 14] = [
+    set("noto", "Apache-2.0", false),
+    set("twemoji", "CC-BY-4.0", false),
+    set("fluent-emoji-flat", "MIT", false),
+    set("openmoji", "CC-BY-SA-4.0", false),
+    set("emojione", "CC-BY-4.0", false),
+    set("fxemoji", "Apache-2.0", false),
+    set("noto-v1", "Apache-2.0", false),
+    set("streamline-emojis", "CC-BY-4.0", false),
+    set("fluent-emoji-high-contrast", "MIT", true),
+    set("mdi", "Apache-2.0", true),
+    set("tabler", "MIT", true),
+    set("lucide", "ISC", true),
+    set("carbon", "Apache-2.0", true),
+    set("game-icons", "CC-BY-3.0", true),
+];
+
+/// The colours train/train.py paints glyphs in: their words always enter the vocabulary.
+const COLOUR_WORDS: [&str; 10] =
+    ["red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "black", "gray"];
 
 struct Icon {
-    set: &'static str,
+    set: &'static Set,
     name: String,
     /// The emojibase label's words (or the name's, when emojibase has no entry).
     label: Vec<String>,
@@ -136,8 +171,8 @@ fn render(body: &str, [left, top, width, height]: [f64; 4], size: u32) -> Result
     Ok(pixmap.take())
 }
 
-fn load_set(npm: &std::path::Path, set: &'static str, labels: &Labels, size: u32) -> Result<Vec<Icon>> {
-    let dir = npm.join("node_modules/@iconify-json").join(set);
+fn load_set(npm: &std::path::Path, set: &'static Set, labels: &Labels, size: u32) -> Result<Vec<Icon>> {
+    let dir = npm.join("node_modules/@iconify-json").join(set.name);
     let icons: Value = serde_json::from_str(&std::fs::read_to_string(dir.join("icons.json"))?)?;
     // chars.json maps codepoints to icon names; invert it to find each icon's emojibase entry.
     let chars: BTreeMap<String, String> = std::fs::read_to_string(dir.join("chars.json"))
@@ -147,7 +182,7 @@ fn load_set(npm: &std::path::Path, set: &'static str, labels: &Labels, size: u32
     let hex_of: HashMap<&str, String> = chars.iter().map(|(hex, name)| (name.as_str(), strip_hex(hex))).collect();
     let num = |v: &Value, default: f64| v.as_f64().unwrap_or(default);
     let (width, height) = (num(&icons["width"], 16.0), num(&icons["height"], 16.0));
-    let Some(entries) = icons["icons"].as_object() else { bail!("{set}: icons.json has no `icons` object") };
+    let Some(entries) = icons["icons"].as_object() else { bail!("{}: icons.json has no `icons` object", set.name) };
     let names: HashSet<&str> = entries.keys().map(String::as_str).collect();
     let mut out = Vec::with_capacity(entries.len());
     for (name, icon) in entries {
@@ -160,17 +195,19 @@ fn load_set(npm: &std::path::Path, set: &'static str, labels: &Labels, size: u32
         let rgba = match render(body, view, size) {
             Ok(rgba) => rgba,
             Err(err) => {
-                eprintln!("skipping {set}:{name}: {err}");
+                eprintln!("skipping {}:{name}: {err}", set.name);
                 continue;
             }
         };
         if rgba.chunks_exact(4).all(|p| p[3] == 0) {
-            eprintln!("skipping {set}:{name}: renders empty");
+            eprintln!("skipping {}:{name}: renders empty", set.name);
             continue;
         }
         let hex = hex_of.get(name.as_str());
         let toned = is_toned(hex.map(String::as_str), name, &names);
-        let entry = hex.and_then(|hex| labels.by_hex.get(hex)).or_else(|| labels.by_name.get(&compact(name)));
+        // Glyph sets name things, not emoji: only an exact codepoint match borrows emojibase's words.
+        let by_name = if set.mono && hex.is_none() { None } else { labels.by_name.get(&compact(name)) };
+        let entry = hex.and_then(|hex| labels.by_hex.get(hex)).or(by_name);
         let (label, tags) = match entry {
             Some((label, tags)) => (words_of(label), tags.iter().flat_map(|t| words_of(t)).collect()),
             None => (words_of(name), Vec::new()),
@@ -187,16 +224,19 @@ fn main() -> Result<()> {
     let args = Args::parse();
     let labels = Labels::load(&args.npm)?;
     let mut icons = Vec::new();
-    for set in SETS {
+    for set in &SETS {
         let before = icons.len();
-        icons.extend(load_set(&args.npm, set, &labels, args.size).with_context(|| format!("icon set {set}"))?);
-        println!("{set}: {} icons", icons.len() - before);
+        icons.extend(load_set(&args.npm, set, &labels, args.size).with_context(|| format!("icon set {}", set.name))?);
+        println!("{}: {} icons", set.name, icons.len() - before);
     }
     let mut counts: HashMap<String, usize> = HashMap::new();
     for icon in &icons {
         for w in &icon.words {
             *counts.entry(w.clone()).or_default() += 1;
         }
+    }
+    for word in COLOUR_WORDS {
+        counts.entry(word.to_string()).or_insert(args.min_count);
     }
     let mut vocab: Vec<(String, usize)> = counts.into_iter().filter(|&(_, n)| n >= args.min_count).collect();
     vocab.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -209,7 +249,9 @@ fn main() -> Result<()> {
     let rows = |ws: &[String]| -> Vec<usize> { ws.iter().filter_map(|w| row.get(w.as_str()).copied()).collect() };
     let meta: Vec<Value> = icons
         .iter()
-        .map(|i| json!({"set": i.set, "name": i.name, "label": rows(&i.label), "words": rows(&i.words)}))
+        .map(|i| {
+            json!({"set": i.set.name, "name": i.name, "label": rows(&i.label), "words": rows(&i.words), "mono": i.set.mono})
+        })
         .collect();
     let words: Vec<&str> = vocab.iter().map(|(w, _)| w.as_str()).collect();
     let mut pixels = Vec::with_capacity(icons.len() * icons[0].rgba.len());
@@ -221,7 +263,13 @@ fn main() -> Result<()> {
     let metadata = HashMap::from([
         ("vocab".to_string(), serde_json::to_string(&words)?),
         ("icons".to_string(), serde_json::to_string(&meta)?),
-        ("sets".to_string(), serde_json::to_string(&SETS)?),
+        (
+            "sets".to_string(),
+            serde_json::to_string(
+                &SETS.iter().map(|s| json!({"name": s.name, "licence": s.licence, "mono": s.mono})).collect::<Vec<_>>(),
+            )?,
+        ),
+        ("colours".to_string(), serde_json::to_string(&COLOUR_WORDS)?),
     ]);
     if let Some(dir) = args.out.parent() {
         std::fs::create_dir_all(dir)?;

@@ -51,10 +51,10 @@ from safetensors.torch import load as load_bytes, load_file, save_file
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from model import Config, DiT, cosine_schedule, ddpm_step  # noqa: E402
 from png import write_png  # noqa: E402
+from icons import IconFile, read_heldout  # noqa: E402
+from widen import adapt_state  # noqa: E402
 
-PREVIEW_PROMPTS = ["hippo", "pizza", "rocket", "red heart", "cat", "sun", "tree", "grinning face", ""]
-# Icons whose meaning flips with a mirror image keep their orientation.
-NO_FLIP_WORDS = {"left", "right", "flag", "letter", "latin", "digit", "keycap", "clock", "oclock", "arrow", "symbol", "sign"}
+PREVIEW_PROMPTS = ["hippo", "pizza", "rocket", "red heart", "cat", "sun", "tree", "blue cloud", ""]
 
 
 def parse_args():
@@ -90,59 +90,51 @@ def parse_args():
                    help="draw icons whose words include WORD FACTOR times as often (default: hippo=16, "
                         "the default prompt's four icons; 'none' turns it off)")
     p.add_argument("--save-every", type=float, default=30.0, help="seconds between state saves")
+    p.add_argument("--heldout", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "quality", "heldout.txt"),
+                   help="icons never trained on (the quality benchmark's split); '' trains on all")
+    p.add_argument("--channels", type=int, default=4, choices=(3, 4),
+                   help="4: premultiplied RGBA on transparency; 3: RGB on a random pastel background")
+    p.add_argument("--glyph-share", type=float, default=None,
+                   help="share of samples drawn from the glyph sets (0 drops them; default: their share of icons)")
     return p.parse_args()
 
 
-class Icons:
-    """The training set on the GPU: pixels, prompt rows and flip permission per icon."""
+class Icons(IconFile):
+    """The training set on the GPU (held-out icons excluded), drawn as the model sees it."""
 
-    def __init__(self, path, device, boost=()):
-        raw = lzma.open(path).read() if path.endswith(".xz") else open(path, "rb").read()
-        header_len = int.from_bytes(raw[:8], "little")
-        meta = json.loads(raw[8:8 + header_len])["__metadata__"]
-        self.rgba = load_bytes(raw)["rgba"].to(device)  # uint8 [N, H, W, 4], premultiplied
-        self.vocab = json.loads(meta["vocab"])
-        self.icons = json.loads(meta["icons"])
-        n = len(self.icons)
-        pad = lambda key: max(1, max(len(i[key]) for i in self.icons))
-        self.label = torch.zeros(n, pad("label"), dtype=torch.long)
-        self.words = torch.zeros(n, pad("words"), dtype=torch.long)
-        self.label_count = torch.zeros(n, dtype=torch.long)
-        self.words_count = torch.zeros(n, dtype=torch.long)
-        flip = torch.ones(n, dtype=torch.bool)
-        banned = {self.vocab.index(w) + 1 for w in NO_FLIP_WORDS if w in self.vocab}
-        for k, icon in enumerate(self.icons):
-            self.label[k, :len(icon["label"])] = torch.tensor(icon["label"], dtype=torch.long)
-            self.words[k, :len(icon["words"])] = torch.tensor(icon["words"], dtype=torch.long)
-            self.label_count[k], self.words_count[k] = len(icon["label"]), len(icon["words"])
-            flip[k] = not banned.intersection(icon["words"])
-        self.label, self.words, self.label_count, self.words_count, self.flip = (
-            t.to(device) for t in (self.label, self.words, self.label_count, self.words_count, flip))
-        # Sampling weight per icon: 1, times FACTOR for each boosted word it carries.
-        self.weight = None
+    def __init__(self, path, device, boost=(), exclude=frozenset(), glyph_share=None, channels=4):
+        super().__init__(path, device, exclude)
+        self.channels = channels
+        n = len(self)
+        # Sampling weight per icon: 1, times FACTOR for each boosted word it carries; glyphs
+        # (mono) rescaled to make up `glyph_share` of the samples (0 drops them).
+        self.weight = torch.ones(n, device=device)
         for word, factor in boost:
             if word not in self.vocab:
                 raise SystemExit(f"--boost: '{word}' is not in the vocabulary")
             hit = (self.words == self.vocab.index(word) + 1).any(1).float()
-            self.weight = (self.weight if self.weight is not None else torch.ones(n, device=device)) * (1 + (factor - 1) * hit)
+            self.weight = self.weight * (1 + (factor - 1) * hit)
             print(f"boost: {int(hit.sum())} icons with '{word}' drawn {factor}x as often", flush=True)
-
-    def __len__(self):
-        return len(self.icons)
+        if glyph_share is not None:
+            mono = self.mono.float()
+            glyphs, emoji = (self.weight * mono).sum(), (self.weight * (1 - mono)).sum()
+            scale = glyph_share / (1 - glyph_share) * emoji / glyphs.clamp(min=1e-9) if glyph_share < 1 else 1.0
+            self.weight = torch.where(self.mono, self.weight * scale, self.weight)
+            print(f"glyphs: {int(mono.sum())} icons, {glyph_share:.0%} of samples", flush=True)
 
     def batch(self, size, gen, drop_prompt):
-        """Images in [-1, 1] [B, 3, H, W] and prompts (rows [B, L], counts [B])."""
+        """Images in [-1, 1] [B, C, H, W] (C = 4: premultiplied RGBA; 3: RGB on a random pastel
+        background) and prompts (rows [B, L], counts [B])."""
         dev = self.rgba.device
-        if self.weight is None:
-            idx = torch.randint(len(self), (size,), device=dev, generator=gen)
+        idx = torch.multinomial(self.weight, size, replacement=True, generator=gen)
+        rgba, colour_row = self.paint(idx, gen)
+        if self.channels == 3:
+            background = 0.72 + 0.28 * torch.rand(size, 3, 1, 1, device=dev, generator=gen)
+            image = rgba[:, :3] + background * (1 - rgba[:, 3:])
         else:
-            idx = torch.multinomial(self.weight, size, replacement=True, generator=gen)
-        rgba = self.rgba[idx].permute(0, 3, 1, 2).float() / 255.0
-        background = 0.72 + 0.28 * torch.rand(size, 3, 1, 1, device=dev, generator=gen)
-        rgb = rgba[:, :3] + background * (1 - rgba[:, 3:])
-        mirror = (torch.rand(size, device=dev, generator=gen) < 0.5) & self.flip[idx]
-        rgb = torch.where(mirror[:, None, None, None], rgb.flip(-1), rgb)
-        # Prompts: the label ("red heart") half the time, else 1-3 random words of label and tags.
+            image = rgba
+        # Prompts: the label ("red heart") half the time, else 1-3 random words of label and tags;
+        # a painted glyph's colour word comes first.
         words, wcount = self.words[idx], self.words_count[idx]
         scores = torch.rand(words.shape, device=dev, generator=gen)
         scores = torch.where(torch.arange(words.shape[1], device=dev)[None] < wcount[:, None], scores, 2.0)
@@ -154,9 +146,12 @@ class Icons:
         use_label = torch.rand(size, device=dev, generator=gen) < 0.5
         rows = torch.where(use_label[:, None], label_rows, sub_rows)
         counts = torch.where(use_label, self.label_count[idx], torch.minimum(k, wcount))
+        painted = colour_row > 0
+        rows = torch.where(painted[:, None], torch.cat([colour_row[:, None], rows], 1), F.pad(rows, (0, 1)))
+        counts = counts + painted.long()
         drop = torch.rand(size, device=dev, generator=gen) < drop_prompt
         counts = torch.where(drop, 0, counts)
-        return rgb * 2 - 1, rows, counts
+        return image * 2 - 1, rows, counts
 
 
 def parse_boost(specs):
@@ -240,7 +235,7 @@ def preview(model, vocab, path, device, guidance=3.0, seeds=4):
         b = seeds
         words = torch.tensor([ids or [0]] * b, device=device)
         counts = torch.full((b,), len(ids), device=device)
-        x = torch.randn(b, 3, cfg.image_size, cfg.image_size, device=device, generator=gen)
+        x = torch.randn(b, cfg.channels, cfg.image_size, cfg.image_size, device=device, generator=gen)
         for t in reversed(range(cfg.timesteps)):
             tt = torch.full((2 * b,), float(t), device=device)
             eps, x0 = model(torch.cat([x, x]), tt, torch.cat([words, words]), torch.cat([torch.zeros_like(counts), counts]))
@@ -248,6 +243,9 @@ def preview(model, vocab, path, device, guidance=3.0, seeds=4):
             x0 = x0[:b] + guidance * (x0[b:] - x0[:b])
             z = torch.randn(x.shape, device=device, generator=gen)
             x = ddpm_step(x, eps, z, t, betas, abar, x0)
+        if cfg.channels == 4:  # on a light grey, like a browser tab
+            p = (x.clamp(-1, 1) + 1) / 2
+            x = (p[:, :3] + 0.85 * (1 - p[:, 3:])) * 2 - 1
         rows.append(torch.cat(list(x), dim=2))
     grid = torch.cat(rows, dim=1)
     write_png(path, ((grid.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy())
@@ -261,10 +259,11 @@ def main():
     torch.backends.cuda.matmul.allow_tf32 = True
     configure_sdpa(a.flash)
     torch.manual_seed(a.seed)
-    data = Icons(a.data, device, parse_boost(a.boost))
-    print(f"data: {len(data)} icons, {len(data.vocab)} words, load {time.time() - start:.1f}s", flush=True)
+    heldout = read_heldout(a.heldout) if a.heldout else frozenset()
+    data = Icons(a.data, device, parse_boost(a.boost), heldout, a.glyph_share, a.channels)
+    print(f"data: {len(data)} icons ({data.excluded} held out), {len(data.vocab)} words, load {time.time() - start:.1f}s", flush=True)
 
-    cfg = Config(vocab=data.vocab, qk_norm=a.qk_norm)
+    cfg = Config(vocab=data.vocab, qk_norm=a.qk_norm, channels=a.channels)
     model = DiT(cfg).to(device)
     decay = [p for n, p in model.named_parameters() if p.ndim == 2 and "prompt_embed" not in n]
     no_decay = [p for n, p in model.named_parameters() if not (p.ndim == 2 and "prompt_embed" not in n)]
@@ -283,6 +282,7 @@ def main():
     elif a.resume_ema:
         tensors = load_ema_files(a.resume_ema)
         tensors.pop("pos_embed.pos_emb", None)
+        tensors = adapt_state(tensors, a.resume_ema, cfg)
         missing = model.load_state_dict(tensors, strict=False)
         assert not missing.unexpected_keys and missing.missing_keys == ["pos_embed.pos_emb"], missing
         ema = {n: p.detach().clone() for n, p in model.named_parameters()}

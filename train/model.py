@@ -29,6 +29,8 @@ class Config:
     timesteps: int = 32
     schedule_offset: float = 1e-4
     qk_norm: bool = False
+    # Four channels: colour premultiplied over this grey, then alpha (see src/config.rs).
+    matte: float = 0.0
     vocab: Optional[List[str]] = None
 
     @property
@@ -43,6 +45,8 @@ class Config:
         d = asdict(self)
         if d["vocab"] is None:
             del d["vocab"]
+        if self.channels != 4:
+            del d["matte"]
         return d
 
 

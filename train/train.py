@@ -94,6 +94,9 @@ def parse_args():
                    help="icons never trained on (the quality benchmark's split); '' trains on all")
     p.add_argument("--channels", type=int, default=4, choices=(3, 4),
                    help="4: premultiplied RGBA on transparency; 3: RGB on a random pastel background")
+    p.add_argument("--matte", type=float, default=0.86,
+                   help="RGBA: the colour channels hold the premultiplied colour over this grey (c*a + m*(1-a)); "
+                        "0.86, the mean of the RGB models' pastel backgrounds, lets an RGB checkpoint start where it stood")
     p.add_argument("--glyph-share", type=float, default=None,
                    help="share of samples drawn from the glyph sets (0 drops them; default: their share of icons)")
     return p.parse_args()
@@ -102,9 +105,9 @@ def parse_args():
 class Icons(IconFile):
     """The training set on the GPU (held-out icons excluded), drawn as the model sees it."""
 
-    def __init__(self, path, device, boost=(), exclude=frozenset(), glyph_share=None, channels=4):
+    def __init__(self, path, device, boost=(), exclude=frozenset(), glyph_share=None, channels=4, matte=0.0):
         super().__init__(path, device, exclude)
-        self.channels = channels
+        self.channels, self.matte = channels, matte
         n = len(self)
         # Sampling weight per icon: 1, times FACTOR for each boosted word it carries; glyphs
         # (mono) rescaled to make up `glyph_share` of the samples (0 drops them).
@@ -123,8 +126,8 @@ class Icons(IconFile):
             print(f"glyphs: {int(mono.sum())} icons, {glyph_share:.0%} of samples", flush=True)
 
     def batch(self, size, gen, drop_prompt):
-        """Images in [-1, 1] [B, C, H, W] (C = 4: premultiplied RGBA; 3: RGB on a random pastel
-        background) and prompts (rows [B, L], counts [B])."""
+        """Images in [-1, 1] [B, C, H, W] (C = 4: premultiplied colour over the matte, and alpha;
+        3: RGB on a random pastel background) and prompts (rows [B, L], counts [B])."""
         dev = self.rgba.device
         idx = torch.multinomial(self.weight, size, replacement=True, generator=gen)
         rgba, colour_row = self.paint(idx, gen)
@@ -132,7 +135,7 @@ class Icons(IconFile):
             background = 0.72 + 0.28 * torch.rand(size, 3, 1, 1, device=dev, generator=gen)
             image = rgba[:, :3] + background * (1 - rgba[:, 3:])
         else:
-            image = rgba
+            image = torch.cat([rgba[:, :3] + self.matte * (1 - rgba[:, 3:]), rgba[:, 3:]], 1)
         # Prompts: the label ("red heart") half the time, else 1-3 random words of label and tags;
         # a painted glyph's colour word comes first.
         words, wcount = self.words[idx], self.words_count[idx]
@@ -243,9 +246,10 @@ def preview(model, vocab, path, device, guidance=3.0, seeds=4):
             x0 = x0[:b] + guidance * (x0[b:] - x0[:b])
             z = torch.randn(x.shape, device=device, generator=gen)
             x = ddpm_step(x, eps, z, t, betas, abar, x0)
-        if cfg.channels == 4:  # on a light grey, like a browser tab
+        if cfg.channels == 4:  # on white, like a browser tab
             p = (x.clamp(-1, 1) + 1) / 2
-            x = (p[:, :3] + 0.85 * (1 - p[:, 3:])) * 2 - 1
+            a = p[:, 3:]
+            x = ((p[:, :3] - cfg.matte * (1 - a)).clamp(min=0) + (1 - a)) * 2 - 1
         rows.append(torch.cat(list(x), dim=2))
     grid = torch.cat(rows, dim=1)
     write_png(path, ((grid.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy())
@@ -260,10 +264,10 @@ def main():
     configure_sdpa(a.flash)
     torch.manual_seed(a.seed)
     heldout = read_heldout(a.heldout) if a.heldout else frozenset()
-    data = Icons(a.data, device, parse_boost(a.boost), heldout, a.glyph_share, a.channels)
+    data = Icons(a.data, device, parse_boost(a.boost), heldout, a.glyph_share, a.channels, a.matte)
     print(f"data: {len(data)} icons ({data.excluded} held out), {len(data.vocab)} words, load {time.time() - start:.1f}s", flush=True)
 
-    cfg = Config(vocab=data.vocab, qk_norm=a.qk_norm, channels=a.channels)
+    cfg = Config(vocab=data.vocab, qk_norm=a.qk_norm, channels=a.channels, matte=a.matte if a.channels == 4 else 0.0)
     model = DiT(cfg).to(device)
     decay = [p for n, p in model.named_parameters() if p.ndim == 2 and "prompt_embed" not in n]
     no_decay = [p for n, p in model.named_parameters() if not (p.ndim == 2 and "prompt_embed" not in n)]

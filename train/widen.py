@@ -2,12 +2,15 @@
 
 The transformer body carries over unchanged; only the pixel-facing matrices and the prompt rows
 change shape:
-- `patch_embed` (columns c * p * p + pixel): an RGB model saw icons composited on a light
-  background, x_rgb ~ x_c - x_a + 1 in [-1, 1] terms (on white; x_c premultiplied colour, x_a
-  alpha), so the colour columns stay and each alpha column is minus the sum of the three colour
-  columns of its pixel (the constant has no bias to go to and is left for training).
+- An RGB model saw icons composited on pastel backgrounds (0.72-1, mean 0.86). The RGBA model's
+  colour channels are the premultiplied colour over a grey matte m (c*a + m*(1-a)): with m = 0.86
+  they are exactly such a composite, so `patch_embed`'s colour columns stay and its alpha columns
+  start at zero, and both heads keep their colour rows. Measured on the CPU (TRAINING_LOG.md): the
+  first loss from the session-5 weights (batch 128, same draws) is 0.51 with the matte, most of
+  it the untrained alpha channel, against 2.11 for premultiplied colour over black (m = 0), where
+  the alpha columns have to undo the black.
 - `to_pixels` (the eps head): noise is per channel, so the alpha rows start as the mean of the
-  colour rows. `proj_fin` (the x0 head): colour rows stay, alpha rows start at zero.
+  colour rows. `proj_fin` (the x0 head): alpha rows start at zero.
 - `prompt_embed`: rows follow their words into the new vocabulary; new words start at zero.
 """
 import json
@@ -26,7 +29,7 @@ def source_config(spec):
     return None
 
 
-def widen_channels(tensors, old, new, pixels):
+def widen_channels(tensors, old, new, pixels, matte):
     if old == new:
         return tensors
     if (old, new) != (3, 4):
@@ -34,7 +37,9 @@ def widen_channels(tensors, old, new, pixels):
     out = dict(tensors)
     w = tensors["patch_embed.weight"]  # [dim, 3 * pixels]
     colour = w.reshape(w.shape[0], 3, pixels)
-    out["patch_embed.weight"] = torch.cat([colour, -colour.sum(1, keepdim=True)], 1).reshape(w.shape[0], 4 * pixels)
+    # Over black (m = 0) the RGB model's input ~ x_c - x_a + 1: alpha columns undo the black.
+    alpha = torch.zeros_like(colour[:, :1]) if matte > 0 else -colour.sum(1, keepdim=True)
+    out["patch_embed.weight"] = torch.cat([colour, alpha], 1).reshape(w.shape[0], 4 * pixels)
     eps = tensors["to_pixels.weight"].reshape(3, pixels, -1)
     out["to_pixels.weight"] = torch.cat([eps, eps.mean(0, keepdim=True)], 0).reshape(4 * pixels, -1)
     x0 = tensors["proj_fin.weight"].reshape(3, pixels, -1)
@@ -67,5 +72,5 @@ def adapt_state(tensors, spec, cfg):
     if src is None:
         return tensors
     pixels = cfg.patch_size ** 2
-    tensors = widen_channels(tensors, src.get("channels", 3), cfg.channels, pixels)
+    tensors = widen_channels(tensors, src.get("channels", 3), cfg.channels, pixels, cfg.matte)
     return remap_vocab(tensors, src.get("vocab") or [], cfg.vocab or [])

@@ -25,6 +25,11 @@ pub struct Config {
     /// the attention logits by √d. Off in the seed's architecture; on in the shipped model,
     /// whose training diverged without it (logits grew past 10⁵, train/TRAINING_LOG.md).
     pub qk_norm: bool,
+    /// Four channels (RGBA) only: the colour channels hold the premultiplied colour over this grey
+    /// matte, `c·a + matte·(1 − a)` in [0, 1] before the usual mapping to [-1, 1]; 0 is plain
+    /// premultiplied alpha. The shipped RGBA model uses 0.86, the mean of the pastel backgrounds
+    /// its RGB parent was trained on, so it started from that model (train/widen.py).
+    pub matte: f32,
     /// Prompt words, in `prompt_embed` row order (row 0 is the empty prompt, so word i is row i + 1).
     pub vocab: Option<Vec<String>>,
     /// A file beside `config.json` with one vocabulary word per line, used when `vocab` is absent.
@@ -46,6 +51,7 @@ impl Default for Config {
             timesteps: 32,
             schedule_offset: 1e-4,
             qk_norm: false,
+            matte: 0.0,
             vocab: None,
             vocab_file: None,
         }
@@ -112,6 +118,12 @@ impl Config {
         }
         if !self.time_dim.is_multiple_of(2) || self.time_dim < 4 {
             return Err(format!("`time_dim` must be even and at least 4, found {}", self.time_dim));
+        }
+        if !(0.0..=1.0).contains(&self.matte) {
+            return Err(format!("`matte` must be in [0, 1], found {}", self.matte));
+        }
+        if self.matte != 0.0 && self.channels != 4 {
+            return Err(format!("`matte` is for 4-channel (RGBA) models, found {} channels", self.channels));
         }
         if !(self.schedule_offset >= 0.0 && self.schedule_offset < 1.0) {
             return Err(format!("`schedule_offset` must be in [0, 1), found {}", self.schedule_offset));

@@ -136,7 +136,7 @@ fn run(args: Args) -> Result<()> {
         for seed in 0..seeds as u64 {
             let req = Request { prompt: p.prompt.clone(), seed, guidance: args.guidance, ..Default::default() };
             let out = pipe.generate(&req, |_| {})?;
-            drawn.push(metrics::on_grey(&out.images, cfg.channels, cfg.image_size));
+            drawn.push(metrics::on_grey(&out.images, cfg.channels, cfg.matte, cfg.image_size));
             raw.push(out.images);
             progress.inc(1);
         }
@@ -170,7 +170,7 @@ fn run(args: Args) -> Result<()> {
         &icons,
         &frozen,
     )?;
-    let picture = report::picture(&args.rows, &row.label, &prompts, &planar, cfg.channels, cfg.image_size)?;
+    let picture = report::picture(&args.rows, &row.label, &prompts, &planar, &cfg)?;
     report::store(&args.rows, &args.out, Row { picture, ..row }, &prompts)?;
     println!("wrote {} and {}", args.out.display(), args.rows.join("rows.json").display());
     Ok(())
@@ -207,6 +207,7 @@ fn score_prompts(
         let (_, logits) = classifier.run(&flat, reference.len())?;
         let ceiling = logits.iter().filter(|l| in_top5(l, word)).count() as f64 / reference.len().max(1) as f64;
         out.push(PromptScore {
+            references: reference.len(),
             prompt: p.prompt.clone(),
             word: p.word.clone(),
             rate,

@@ -4,9 +4,9 @@
 /// Mid-grey, the background every measure composites on.
 pub const GREY: f32 = 0.5;
 
-/// A planar model image (`channels` 3: RGB; 4: premultiplied RGBA, both in [-1, 1]) as RGB in
-/// [0, 1] on mid-grey, and its alpha (1 for RGB).
-pub fn on_grey(planar: &[f32], channels: usize, size: usize) -> (Vec<f32>, Vec<f32>) {
+/// A planar model image (`channels` 3: RGB; 4: colour premultiplied over `matte`, then alpha;
+/// all in [-1, 1]) as RGB in [0, 1] on mid-grey, and its alpha (1 for RGB).
+pub fn on_grey(planar: &[f32], channels: usize, matte: f32, size: usize) -> (Vec<f32>, Vec<f32>) {
     let plane = size * size;
     let unit = |v: f32| ((v + 1.0) / 2.0).clamp(0.0, 1.0);
     let alpha: Vec<f32> =
@@ -15,7 +15,11 @@ pub fn on_grey(planar: &[f32], channels: usize, size: usize) -> (Vec<f32>, Vec<f
     for c in 0..3 {
         for i in 0..plane {
             let a = alpha[i];
-            let colour = if channels == 4 { unit(planar[c * plane + i]).min(a) } else { unit(planar[c * plane + i]) };
+            let colour = if channels == 4 {
+                (unit(planar[c * plane + i]) - matte * (1.0 - a)).clamp(0.0, a)
+            } else {
+                unit(planar[c * plane + i])
+            };
             rgb[c * plane + i] = colour + GREY * (1.0 - a);
         }
     }
@@ -241,9 +245,26 @@ mod tests {
         // Four pixels: opaque red, half-transparent white (premultiplied 0.5), transparent, and a
         // red above its alpha (clamped to it). Planes R, G, B, A in [-1, 1].
         let planar = [1.0, 0.0, -1.0, 1.0, -1.0, 0.0, -1.0, -1.0, -1.0, 0.0, -1.0, -1.0, 1.0, 0.0, -1.0, 0.0];
-        let (rgb, alpha) = on_grey(&planar, 4, 2);
+        let (rgb, alpha) = on_grey(&planar, 4, 0.0, 2);
         assert_eq!(alpha, vec![1.0, 0.5, 0.0, 0.5]);
         assert_eq!(&rgb[0..4], &[1.0, 0.75, 0.5, 0.75]);
         assert_eq!(&rgb[4..8], &[0.0, 0.75, 0.5, 0.25]);
+        // Over a matte of 0.5 the same colours read 0.25 higher where alpha is 0.5, 0.5 where it is 0.
+        let matted: Vec<f32> = planar
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| {
+                let a = (planar[12 + i % 4] + 1.0) / 2.0;
+                if i < 12 {
+                    v + 2.0 * 0.5 * (1.0 - a)
+                } else {
+                    v
+                }
+            })
+            .collect();
+        let (again, _) = on_grey(&matted, 4, 0.5, 2);
+        for (x, y) in again.iter().zip(&rgb) {
+            assert!((x - y).abs() < 1e-6, "{again:?} vs {rgb:?}");
+        }
     }
 }

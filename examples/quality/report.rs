@@ -50,6 +50,9 @@ pub struct PromptScore {
     pub ceiling: f64,
     /// The ceiling comes from training icons: the word has too few icons to hold any out.
     pub from_training: bool,
+    /// How many real icons the ceiling was measured on.
+    #[serde(default)]
+    pub references: usize,
     #[serde(skip)]
     pub reference: Vec<usize>,
 }
@@ -158,7 +161,7 @@ pub fn measure(
     let grid_worst = scores
         .iter()
         .zip(prompts)
-        .filter(|(_, p)| p.grid)
+        .filter(|(s, p)| p.grid && s.ceiling > 0.0)
         .map(|(s, _)| (s.prompt.clone(), rate(s) / s.ceiling.max(1e-9)))
         .min_by(|a, b| a.1.total_cmp(&b.1))
         .unwrap_or_default();
@@ -197,16 +200,16 @@ pub fn picture(
     label: &str,
     prompts: &[Prompt],
     planar: &[Vec<Vec<f32>>],
-    channels: usize,
-    size: usize,
+    cfg: &favicon_diffusor::Config,
 ) -> Result<String> {
+    let size = cfg.image_size;
     let rows: Vec<usize> = (0..prompts.len()).filter(|&i| !planar[i].is_empty()).take(16).collect();
     let (scale, cols) = (2, 4);
     let tile = size * scale;
     let mut img = RgbImage::new((cols * tile) as u32, (rows.len() * tile) as u32);
     for (r, &i) in rows.iter().enumerate() {
         for (c, image) in planar[i].iter().take(cols).enumerate() {
-            let (rgb, alpha) = metrics::on_grey(image, channels, size);
+            let (rgb, alpha) = metrics::on_grey(image, cfg.channels, cfg.matte, size);
             let plane = size * size;
             for y in 0..tile {
                 for x in 0..tile {

@@ -19,8 +19,9 @@ classifier trained from scratch by `train/classifier.py` on the training icons o
 - **Recognisability**: a sample scores when its prompt's word is among the classifier's 5
   highest-scoring words (of the whole vocabulary). The **ceiling** is the same score on held-out
   real icons of the word (marked † where the word has too few icons to hold any out, and the
-  training icons stand in). Overall = mean over prompts; a prompt the model has no word for
-  scores 0.
+  training icons stand in; the per-prompt table gives how many icons, and few icons make a noisy
+  ceiling). Overall = mean over prompts of each (so the ratio weighs prompts by their ceiling); a
+  prompt the model has no word for scores 0. The worst grid prompt skips ceilings of 0.
 - **Fréchet distance**: between all samples and the held-out icons of the prompts' words, in the
   classifier's 256-wide feature space.
 - **Seams**: mean absolute neighbour difference across the 8 × 8 patch boundaries over the same
@@ -73,7 +74,7 @@ pub fn render(rows: &[Row], prompts: &[Prompt], dir: &Path) -> String {
     for r in rows {
         let _ = writeln!(md, "**{}** ({}):\n\n![{}]({}/{})\n", r.label, r.mode, r.label, folder, r.picture);
     }
-    md.push_str("\n## Per prompt\n\nShare of samples with the word in the classifier's top 5; the ceiling is real icons'.\n\n| prompt | word | ceiling |");
+    md.push_str("\n## Per prompt\n\nShare of samples with the word in the classifier's top 5; the ceiling is real icons' (of how many).\n\n| prompt | word | ceiling |");
     for r in rows {
         let _ = write!(md, " {} ({}) |", r.label, if r.mode == "full" { "full" } else { "quick" });
     }

@@ -162,6 +162,7 @@ pub fn infer_config(tensors: &RawTensors, hints: &Hints) -> Result<Inferred> {
         schedule_offset,
         // The seed's attention has no QK-norm.
         qk_norm: false,
+        matte: 0.0,
         vocab,
         vocab_file: None,
     };

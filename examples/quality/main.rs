@@ -56,6 +56,9 @@ struct Args {
     /// nearest other one) into frozen.json, and stop; done once, before any new training.
     #[arg(long)]
     freeze: bool,
+    /// Rewrite docs/QUALITY.md from the stored rows (after editing a label) and stop.
+    #[arg(long)]
+    render: bool,
     /// Guidance scale, to compare with the CLI's default (3); the row's label should say so.
     #[arg(long, default_value_t = 3.0)]
     guidance: f32,
@@ -101,6 +104,9 @@ fn bar(len: usize, what: &str) -> Result<ProgressBar> {
 
 fn run(args: Args) -> Result<()> {
     let prompts = read_prompts(&args.yardstick.join("prompts.tsv"))?;
+    if args.render {
+        return report::render(&args.rows, &args.out, &prompts);
+    }
     let icons = Icons::load(&args.data, &args.yardstick.join("heldout.txt"))?;
     let frozen_path = args.yardstick.join("frozen.json");
     if args.freeze {

@@ -231,18 +231,28 @@ pub fn picture(
     Ok(name)
 }
 
+fn load_rows(path: &Path) -> Result<Vec<Row>> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text).with_context(|| format!("{} is not a list of rows", path.display())),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(err) => Err(err).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
 /// Adds (or replaces) the row in rows.json and rewrites the markdown.
 pub fn store(dir: &Path, out: &Path, row: Row, prompts: &[Prompt]) -> Result<()> {
     let path: PathBuf = dir.join("rows.json");
-    let mut rows: Vec<Row> = match std::fs::read_to_string(&path) {
-        Ok(text) => serde_json::from_str(&text).with_context(|| format!("{} is not a list of rows", path.display()))?,
-        Err(_) => Vec::new(),
-    };
+    let mut rows = load_rows(&path)?;
     rows.retain(|r| !(r.label == row.label && r.mode == row.mode));
     rows.push(row);
     std::fs::write(&path, serde_json::to_string_pretty(&rows)? + "\n")
         .with_context(|| format!("cannot write {}", path.display()))?;
+    render(dir, out, prompts)
+}
+
+/// Rewrites the markdown from rows.json.
+pub fn render(dir: &Path, out: &Path, prompts: &[Prompt]) -> Result<()> {
+    let rows = load_rows(&dir.join("rows.json"))?;
     std::fs::write(out, crate::report_md::render(&rows, prompts, dir))
-        .with_context(|| format!("cannot write {}", out.display()))?;
-    Ok(())
+        .with_context(|| format!("cannot write {}", out.display()))
 }

@@ -53,6 +53,7 @@ from model import Config, DiT, cosine_schedule, ddpm_step  # noqa: E402
 from png import write_png  # noqa: E402
 from icons import IconFile, read_heldout  # noqa: E402
 from widen import adapt_state  # noqa: E402
+from distributed import Dist, scaled_lr  # noqa: E402
 
 PREVIEW_PROMPTS = ["hippo", "pizza", "rocket", "red heart", "cat", "sun", "tree", "blue cloud", ""]
 
@@ -97,6 +98,8 @@ def parse_args():
     p.add_argument("--matte", type=float, default=0.86,
                    help="RGBA: the colour channels hold the premultiplied colour over this grey (c*a + m*(1-a)); "
                         "0.86, the mean of the RGB models' pastel backgrounds, lets an RGB checkpoint start where it stood")
+    p.add_argument("--lr-scaling", default="sqrt", choices=("sqrt", "linear", "none"),
+                   help="under torchrun, how --lr grows with the number of ranks (--batch is per rank)")
     p.add_argument("--glyph-share", type=float, default=None,
                    help="share of samples drawn from the glyph sets (0 drops them; default: their share of icons)")
     return p.parse_args()
@@ -255,11 +258,29 @@ def preview(model, vocab, path, device, guidance=3.0, seeds=4):
     write_png(path, ((grid.clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).cpu().numpy())
 
 
+def losses(fwd, x0, rows, counts, t, eps, sqrt_ab, sqrt_1m, weight_t, x0_weight, cuda):
+    """The training loss of one batch: (loss, per-sample eps error, x0 loss)."""
+    xt = sqrt_ab[t][:, None, None, None] * x0 + sqrt_1m[t][:, None, None, None] * eps
+    with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=cuda):
+        eps_pred, x0_pred = fwd(xt, t.float(), rows, counts)
+    eps_err = (eps_pred.float() - eps).pow(2).mean((1, 2, 3))
+    loss_x0 = F.mse_loss(x0_pred.float(), x0)
+    return (weight_t[t] * eps_err).mean() + x0_weight * loss_x0, eps_err, loss_x0
+
+
 def main():
     a = parse_args()
     start = time.time()
     deadline = start + a.minutes * 60
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    d = Dist()
+    device = d.device
+    cuda = device.startswith("cuda")
+    if d.world > 1:
+        a.lr = scaled_lr(a.lr, d.world, a.lr_scaling)
+        if d.main:
+            print(f"data parallel: {d.world} ranks x batch {a.batch} = {d.world * a.batch} a step, lr {a.lr:.2e} ({a.lr_scaling})", flush=True)
+    if not d.main:
+        a.preview = False
     torch.backends.cuda.matmul.allow_tf32 = True
     configure_sdpa(a.flash)
     torch.manual_seed(a.seed)
@@ -272,7 +293,7 @@ def main():
     decay = [p for n, p in model.named_parameters() if p.ndim == 2 and "prompt_embed" not in n]
     no_decay = [p for n, p in model.named_parameters() if not (p.ndim == 2 and "prompt_embed" not in n)]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": a.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-                            lr=a.lr, betas=(0.9, 0.99), fused=device == "cuda")
+                            lr=a.lr, betas=(0.9, 0.99), fused=cuda)
     ema = {n: p.detach().clone() for n, p in model.named_parameters()}
     step, trained_s, lr_scale, warm_from = 0, 0.0, 1.0, 0
     state_path = os.path.join(a.state, "state.pt")
@@ -297,21 +318,24 @@ def main():
         warm_from = step  # fresh AdamW moments need their own warmup
         print(f"resumed from EMA {a.resume_ema} at step {step} (fresh AdamW moments)", flush=True)
 
-    fwd = torch.compile(model) if a.compile and device == "cuda" else model
+    fwd = d.wrap(model)
+    fwd = torch.compile(fwd) if a.compile and cuda else fwd
     betas, abar = cosine_schedule(cfg.timesteps, cfg.schedule_offset)
     sqrt_ab, sqrt_1m = abar.sqrt().float().to(device), (1 - abar).sqrt().float().to(device)
     weight_t = (eps_weights(betas, abar) if a.sampler_weight else torch.ones_like(betas)).float().to(device)
-    fused = device == "cuda"
-    gen = torch.Generator(device=device).manual_seed(a.seed * 1000003 + step)
+    fused = cuda
+    gen = torch.Generator(device=device).manual_seed(a.seed * 1000003 + step + 7919 * d.rank)
     names = [n for n, _ in model.named_parameters()]
     params = [p for _, p in model.named_parameters()]
-    out = a.out
+    out = a.out if d.main else None
     if out:
         os.makedirs(out, exist_ok=True)
     log = open(os.path.join(out, "train_log.txt"), "a") if out else None
     os.makedirs(a.state, exist_ok=True)
 
     def save_state():
+        if not d.main:
+            return
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "ema": ema, "step": step,
                     "trained_s": trained_s, "lr_scale": lr_scale}, state_path + ".tmp")
         os.replace(state_path + ".tmp", state_path)
@@ -320,23 +344,17 @@ def main():
     acc = torch.zeros(5, device=device)
     acc_n, t_log, t_save, samples, mostly_skipped = 0, time.time(), time.time(), 0, 0
     seg_start = loop_start = time.time()
-    while time.time() < deadline and step < a.max_steps:
+    while d.decide(time.time() < deadline, device) and step < a.max_steps:
         x0, rows, counts = data.batch(a.batch, gen, a.drop_prompt)
         t = torch.randint(cfg.timesteps, (a.batch,), device=device, generator=gen)
         eps = torch.randn(x0.shape, device=device, generator=gen)
-        xt = sqrt_ab[t][:, None, None, None] * x0 + sqrt_1m[t][:, None, None, None] * eps
         lr = lr_at(step, a, lr_scale, warm_from)
         if a.decay_time:
             done = min(1.0, (time.time() - loop_start) / max(1.0, deadline - loop_start))
             lr *= 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * done))
         for g in opt.param_groups:
             g["lr"] = lr
-        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=device == "cuda"):
-            eps_pred, x0_pred = fwd(xt, t.float(), rows, counts)
-        eps_err = (eps_pred.float() - eps).pow(2).mean((1, 2, 3))
-        loss_eps = (weight_t[t] * eps_err).mean()
-        loss_x0 = F.mse_loss(x0_pred.float(), x0)
-        loss = loss_eps + a.x0_weight * loss_x0
+        loss, eps_err, loss_x0 = losses(fwd, x0, rows, counts, t, eps, sqrt_ab, sqrt_1m, weight_t, a.x0_weight, cuda)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -351,14 +369,15 @@ def main():
                             (eps_err * last).sum() / last.sum().clamp(min=1)])
         acc_n += 1
         step += 1
-        samples += a.batch
+        samples += a.batch * d.world
         if step % a.log_every == 0:
-            l, le, lx, skipped, le_last = (acc / acc_n).tolist()
+            l, le, lx, skipped, le_last = d.mean(acc / acc_n).tolist()
             now = time.time()
             line = (f"step {step} loss {l:.4f} eps {le:.4f} eps@T-1 {le_last:.5f} x0 {lx:.4f} "
                     f"lr {lr:.2e} skipped {skipped * acc_n:.0f} "
                     f"{samples / (now - t_log):.0f} img/s trained {trained_s + now - seg_start:.0f}s")
-            print(line, flush=True)
+            if d.main:
+                print(line, flush=True)
             if log:
                 log.write(line + "\n")
                 log.flush()
@@ -368,11 +387,14 @@ def main():
             # (the EMA and raw weights are still written) instead of spending device time.
             mostly_skipped = mostly_skipped + 1 if skipped > 0.5 else 0
             if mostly_skipped >= 2:
-                print(f"over half the steps of two log windows skipped (non-finite gradients): stopping at step {step}", flush=True)
+                if d.main:
+                    print(f"over half the steps of two log windows skipped (non-finite gradients): stopping at step {step}", flush=True)
                 break
             if step > 2 * a.warmup and not (l <= 3 * best):
                 # Diverged: back to the last saved state (saved only after a window that passed
-                # this check) at half the learning rate; never save the diverged weights.
+                # this check) at half the learning rate; never save the diverged weights. Every
+                # rank decides alike (the losses are averaged over ranks) and reads rank 0's file.
+                d.barrier()
                 if os.path.exists(state_path):
                     st = torch.load(state_path, map_location=device)
                     model.load_state_dict(st["model"])
@@ -385,7 +407,7 @@ def main():
                 t_save = time.time()
                 continue
             best = min(best, l)
-            if time.time() - t_save > a.save_every:  # only right after a loss that passed the check
+            if d.decide(time.time() - t_save > a.save_every, device):  # only right after a loss that passed the check
                 trained_s += time.time() - seg_start
                 seg_start = time.time()
                 save_state()
@@ -393,6 +415,10 @@ def main():
     trained_s += time.time() - seg_start
     if all(bool(torch.isfinite(p).all()) for p in params):
         save_state()
+    d.barrier()
+    if not d.main:
+        d.close()
+        return
     print(f"stopped at step {step}, {trained_s:.0f}s trained in all, wall {time.time() - start:.0f}s", flush=True)
     if out:
         ema_state = dict(ema)
@@ -405,6 +431,7 @@ def main():
             ema_model.load_state_dict({**ema, "pos_embed.pos_emb": model.pos_embed.pos_emb})
             preview(ema_model, data.vocab, os.path.join(out, "preview.png"), device)
         print(f"wrote {sorted(os.listdir(out))}, wall {time.time() - start:.0f}s", flush=True)
+    d.close()
 
 
 if __name__ == "__main__":

@@ -272,14 +272,14 @@ def main():
     a = parse_args()
     start = time.time()
     deadline = start + a.minutes * 60
-    d = Dist()
-    device = d.device
+    ranks = Dist()
+    device = ranks.device
     cuda = device.startswith("cuda")
-    if d.world > 1:
-        a.lr = scaled_lr(a.lr, d.world, a.lr_scaling)
-        if d.main:
-            print(f"data parallel: {d.world} ranks x batch {a.batch} = {d.world * a.batch} a step, lr {a.lr:.2e} ({a.lr_scaling})", flush=True)
-    if not d.main:
+    if ranks.world > 1:
+        a.lr = scaled_lr(a.lr, ranks.world, a.lr_scaling)
+        if ranks.main:
+            print(f"data parallel: {ranks.world} ranks x batch {a.batch} = {ranks.world * a.batch} a step, lr {a.lr:.2e} ({a.lr_scaling})", flush=True)
+    if not ranks.main:
         a.preview = False
     torch.backends.cuda.matmul.allow_tf32 = True
     configure_sdpa(a.flash)
@@ -318,23 +318,23 @@ def main():
         warm_from = step  # fresh AdamW moments need their own warmup
         print(f"resumed from EMA {a.resume_ema} at step {step} (fresh AdamW moments)", flush=True)
 
-    fwd = d.wrap(model)
+    fwd = ranks.wrap(model)
     fwd = torch.compile(fwd) if a.compile and cuda else fwd
     betas, abar = cosine_schedule(cfg.timesteps, cfg.schedule_offset)
     sqrt_ab, sqrt_1m = abar.sqrt().float().to(device), (1 - abar).sqrt().float().to(device)
     weight_t = (eps_weights(betas, abar) if a.sampler_weight else torch.ones_like(betas)).float().to(device)
     fused = cuda
-    gen = torch.Generator(device=device).manual_seed(a.seed * 1000003 + step + 7919 * d.rank)
+    gen = torch.Generator(device=device).manual_seed(a.seed * 1000003 + step + 7919 * ranks.rank)
     names = [n for n, _ in model.named_parameters()]
     params = [p for _, p in model.named_parameters()]
-    out = a.out if d.main else None
+    out = a.out if ranks.main else None
     if out:
         os.makedirs(out, exist_ok=True)
     log = open(os.path.join(out, "train_log.txt"), "a") if out else None
     os.makedirs(a.state, exist_ok=True)
 
     def save_state():
-        if not d.main:
+        if not ranks.main:
             return
         torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "ema": ema, "step": step,
                     "trained_s": trained_s, "lr_scale": lr_scale}, state_path + ".tmp")
@@ -344,7 +344,7 @@ def main():
     acc = torch.zeros(5, device=device)
     acc_n, t_log, t_save, samples, mostly_skipped = 0, time.time(), time.time(), 0, 0
     seg_start = loop_start = time.time()
-    while d.decide(time.time() < deadline, device) and step < a.max_steps:
+    while ranks.decide(time.time() < deadline, device) and step < a.max_steps:
         x0, rows, counts = data.batch(a.batch, gen, a.drop_prompt)
         t = torch.randint(cfg.timesteps, (a.batch,), device=device, generator=gen)
         eps = torch.randn(x0.shape, device=device, generator=gen)
@@ -369,14 +369,14 @@ def main():
                             (eps_err * last).sum() / last.sum().clamp(min=1)])
         acc_n += 1
         step += 1
-        samples += a.batch * d.world
+        samples += a.batch * ranks.world
         if step % a.log_every == 0:
-            l, le, lx, skipped, le_last = d.mean(acc / acc_n).tolist()
+            l, le, lx, skipped, le_last = ranks.mean(acc / acc_n).tolist()
             now = time.time()
             line = (f"step {step} loss {l:.4f} eps {le:.4f} eps@T-1 {le_last:.5f} x0 {lx:.4f} "
                     f"lr {lr:.2e} skipped {skipped * acc_n:.0f} "
                     f"{samples / (now - t_log):.0f} img/s trained {trained_s + now - seg_start:.0f}s")
-            if d.main:
+            if ranks.main:
                 print(line, flush=True)
             if log:
                 log.write(line + "\n")
@@ -387,14 +387,14 @@ def main():
             # (the EMA and raw weights are still written) instead of spending device time.
             mostly_skipped = mostly_skipped + 1 if skipped > 0.5 else 0
             if mostly_skipped >= 2:
-                if d.main:
+                if ranks.main:
                     print(f"over half the steps of two log windows skipped (non-finite gradients): stopping at step {step}", flush=True)
                 break
             if step > 2 * a.warmup and not (l <= 3 * best):
                 # Diverged: back to the last saved state (saved only after a window that passed
                 # this check) at half the learning rate; never save the diverged weights. Every
                 # rank decides alike (the losses are averaged over ranks) and reads rank 0's file.
-                d.barrier()
+                ranks.barrier()
                 if os.path.exists(state_path):
                     st = torch.load(state_path, map_location=device)
                     model.load_state_dict(st["model"])
@@ -407,7 +407,7 @@ def main():
                 t_save = time.time()
                 continue
             best = min(best, l)
-            if d.decide(time.time() - t_save > a.save_every, device):  # only right after a loss that passed the check
+            if ranks.decide(time.time() - t_save > a.save_every, device):  # only right after a loss that passed the check
                 trained_s += time.time() - seg_start
                 seg_start = time.time()
                 save_state()
@@ -415,9 +415,9 @@ def main():
     trained_s += time.time() - seg_start
     if all(bool(torch.isfinite(p).all()) for p in params):
         save_state()
-    d.barrier()
-    if not d.main:
-        d.close()
+    ranks.barrier()
+    if not ranks.main:
+        ranks.close()
         return
     print(f"stopped at step {step}, {trained_s:.0f}s trained in all, wall {time.time() - start:.0f}s", flush=True)
     if out:
@@ -431,7 +431,7 @@ def main():
             ema_model.load_state_dict({**ema, "pos_embed.pos_emb": model.pos_embed.pos_emb})
             preview(ema_model, data.vocab, os.path.join(out, "preview.png"), device)
         print(f"wrote {sorted(os.listdir(out))}, wall {time.time() - start:.0f}s", flush=True)
-    d.close()
+    ranks.close()
 
 
 if __name__ == "__main__":

@@ -130,7 +130,7 @@ impl Output {
         })
     }
 
-    /// Image `i` as 8-bit straight RGBA.
+    /// Image `i` as 8-bit straight RGBA (flattened onto the background when one is set).
     pub fn image(&self, i: usize) -> Result<image::RgbaImage> {
         Ok(self.premultiplied(&self.images, i)?.to_straight())
     }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use image::codecs::ico::{IcoEncoder, IcoFrame};
-use image::{ExtendedColorType, ImageFormat, Rgba, RgbaImage};
+use image::{DynamicImage, ExtendedColorType, ImageFormat, Rgba, RgbaImage};
 
 use crate::alpha::Premultiplied;
 use crate::error::{Error, Result};
@@ -70,10 +70,16 @@ pub fn grid(images: &[RgbaImage], gutter: Rgba<u8>) -> RgbaImage {
     out
 }
 
-/// PNG bytes of one image, alpha included.
+/// PNG bytes of one image: RGBA, or RGB when every pixel is opaque (a three-channel model's,
+/// or a flattened one), which is smaller and says there is no transparency.
 pub fn png_bytes(img: &RgbaImage) -> Result<Vec<u8>> {
     let mut out = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut out, ImageFormat::Png).map_err(|e| image_err(Path::new("<png>"), e))?;
+    let written = if img.pixels().all(|p| p[3] == 255) {
+        DynamicImage::ImageRgba8(img.clone()).to_rgb8().write_to(&mut out, ImageFormat::Png)
+    } else {
+        img.write_to(&mut out, ImageFormat::Png)
+    };
+    written.map_err(|e| image_err(Path::new("<png>"), e))?;
     Ok(out.into_inner())
 }
 

@@ -25,6 +25,9 @@ struct Args {
     /// 3 for RGB, 4 for premultiplied RGBA (a checkpoint that draws transparency).
     #[arg(long, default_value_t = 3)]
     channels: usize,
+    /// Four channels: the grey the colour planes are premultiplied over (the shipped model's is 0.86).
+    #[arg(long, default_value_t = 0.0)]
+    matte: f32,
 }
 
 fn main() -> Result<()> {
@@ -44,8 +47,13 @@ fn main() -> Result<()> {
     } else {
         Config::default()
     };
-    let config = Config { channels: args.channels, vocab: (!words.is_empty()).then(|| words.clone()), ..base };
-    config.validate().map_err(|message| anyhow::anyhow!("--channels: {message}"))?;
+    let config = Config {
+        channels: args.channels,
+        matte: args.matte,
+        vocab: (!words.is_empty()).then(|| words.clone()),
+        ..base
+    };
+    config.validate().map_err(|message| anyhow::anyhow!("--channels / --matte: {message}"))?;
     let vocab = config.vocab.clone().map(Vocab::new).transpose()?;
     let rows = vocab.as_ref().map(|v| v.len() + 1);
     let tensors = favicon_diffusor::model::random_tensors(&config, rows, args.seed)?;

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
+use favicon_diffusor::alpha::PixelFormat;
 use favicon_diffusor::{Backend, Pipeline, Preview, Request, SamplerKind};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -74,7 +75,7 @@ fn run(args: Args) -> Result<()> {
     }
     let config = &pipe.checkpoint().config;
     let init = match &args.init {
-        Some(path) => Some(favicon_diffusor::image::load(path, config.channels, config.image_size)?),
+        Some(path) => Some(favicon_diffusor::image::load(path, PixelFormat::of(config), config.image_size)?),
         None => None,
     };
     if args.batch > 256 {

@@ -1,21 +1,48 @@
 //! Transparency. A checkpoint draws planar channels in [-1, 1] (`v * 2 - 1`): three are opaque
-//! RGB, four are premultiplied RGBA (R·A, G·A, B·A, A). Both become a [`Premultiplied`] image,
-//! which resizes and flattens without colour fringes (a transparent pixel carries no colour),
-//! and leaves the library as 8-bit straight RGBA, the form PNG, ICO and GIF files store.
+//! RGB, four are premultiplied RGBA (R·A, G·A, B·A, A), the colour planes optionally over a grey
+//! matte ([`PixelFormat`]). Both become a [`Premultiplied`] image, which resizes and flattens
+//! without colour fringes (a transparent pixel carries no colour), and leaves the library as
+//! 8-bit straight RGBA, the form PNG, ICO and GIF files store.
 
 use image::imageops::FilterType;
 use image::{Rgba, Rgba32FImage, RgbaImage};
 
+use crate::config::Config;
 use crate::error::{Error, Result};
 
 /// An RGB colour to flatten onto (`--background`).
 pub type Color = [u8; 3];
 
-/// The channel counts a checkpoint may draw: opaque RGB, or premultiplied RGBA.
-pub fn check_channels(channels: usize) -> Result<()> {
-    match channels {
-        3 | 4 => Ok(()),
-        found => Err(Error::Channels { found }),
+/// How a checkpoint's planes encode a pixel: `config.json`'s `channels` and `matte`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PixelFormat {
+    /// 3: opaque RGB. 4: premultiplied RGBA.
+    pub channels: usize,
+    /// Four channels only: each colour plane holds c·a + matte·(1 − a) (0: plain premultiplied).
+    pub matte: f32,
+}
+
+impl PixelFormat {
+    pub const RGB: PixelFormat = PixelFormat { channels: 3, matte: 0.0 };
+    pub const RGBA: PixelFormat = PixelFormat { channels: 4, matte: 0.0 };
+
+    pub fn of(config: &Config) -> Self {
+        PixelFormat { channels: config.channels, matte: config.matte }
+    }
+
+    /// Three or four channels, and a matte in [0, 1].
+    pub fn check(&self) -> Result<()> {
+        if !matches!(self.channels, 3 | 4) {
+            return Err(Error::Channels { found: self.channels });
+        }
+        if !(0.0..=1.0).contains(&self.matte) {
+            return Err(Error::Request(format!("the matte must be in [0, 1], found {}", self.matte)));
+        }
+        Ok(())
+    }
+
+    fn has_alpha(&self) -> bool {
+        self.channels == 4
     }
 }
 
@@ -43,10 +70,11 @@ pub struct Premultiplied(Rgba32FImage);
 
 impl Premultiplied {
     /// One planar `[channels, size, size]` model image in [-1, 1]. Values are clamped: alpha
-    /// to [0, 1] and each colour to [0, alpha], so every pixel is a valid premultiplied one.
-    pub fn from_planar(planar: &[f32], channels: usize, size: usize) -> Result<Self> {
-        check_channels(channels)?;
-        let plane = size * size;
+    /// to [0, 1] and each colour (the matte taken off) to [0, alpha], so every pixel is a
+    /// valid premultiplied one.
+    pub fn from_planar(planar: &[f32], format: PixelFormat, size: usize) -> Result<Self> {
+        format.check()?;
+        let (channels, plane) = (format.channels, size * size);
         if planar.len() != channels * plane {
             return Err(Error::Request(format!(
                 "a {channels}-channel {size}×{size} image has {} values, found {}",
@@ -54,25 +82,28 @@ impl Premultiplied {
                 planar.len()
             )));
         }
-        let unit = |v: f32| ((v + 1.0) * 0.5).clamp(0.0, 1.0);
+        let unit = |v: f32| (v + 1.0) * 0.5;
         Ok(Premultiplied(Rgba32FImage::from_fn(size as u32, size as u32, |x, y| {
             let i = y as usize * size + x as usize;
-            let a = if channels == 4 { unit(planar[3 * plane + i]) } else { 1.0 };
-            let [r, g, b] = [0, 1, 2].map(|c| unit(planar[c * plane + i]).min(a));
+            let a = if format.has_alpha() { unit(planar[3 * plane + i]).clamp(0.0, 1.0) } else { 1.0 };
+            let matte = if format.has_alpha() { format.matte * (1.0 - a) } else { 0.0 };
+            let [r, g, b] = [0, 1, 2].map(|c| (unit(planar[c * plane + i]) - matte).clamp(0.0, a));
             Rgba([r, g, b, a])
         })))
     }
 
     /// Planar `[channels, H, W]` in [-1, 1], as the model takes it (img2img). Three channels
     /// flatten onto white first, as a three-channel model never saw transparency.
-    pub fn to_planar(&self, channels: usize) -> Result<Vec<f32>> {
-        check_channels(channels)?;
-        let image = if channels == 3 { self.flatten([255; 3]) } else { self.clone() };
-        let plane = (image.width() * image.height()) as usize;
+    pub fn to_planar(&self, format: PixelFormat) -> Result<Vec<f32>> {
+        format.check()?;
+        let image = if format.has_alpha() { self.clone() } else { self.flatten([255; 3]) };
+        let (channels, plane) = (format.channels, (image.width() * image.height()) as usize);
         let mut out = vec![0.0; channels * plane];
         for (i, px) in image.0.pixels().enumerate() {
+            let matte = if format.has_alpha() { format.matte * (1.0 - px[3]) } else { 0.0 };
             for c in 0..channels {
-                out[c * plane + i] = px[c] * 2.0 - 1.0;
+                let value = if c < 3 { px[c] + matte } else { px[c] };
+                out[c * plane + i] = value * 2.0 - 1.0;
             }
         }
         Ok(out)
@@ -186,7 +217,7 @@ mod tests {
         // Half-transparent red (R·A = 0.5), a transparent pixel, opaque white, and a colour
         // above its alpha (clamped to it: full-intensity green at alpha 0.25).
         let planar = planar_rgba(&[[0.0, -1.0, -1.0, 0.0], [0.3, 0.2, -0.4, -1.0], [1.0; 4], [-1.0, 0.0, -1.0, -0.5]]);
-        let rgba = Premultiplied::from_planar(&planar, 4, 2).unwrap().to_straight();
+        let rgba = Premultiplied::from_planar(&planar, PixelFormat::RGBA, 2).unwrap().to_straight();
         assert_eq!(rgba.get_pixel(0, 0).0, [255, 0, 0, 128]);
         assert_eq!(rgba.get_pixel(1, 0).0, [0, 0, 0, 0]);
         assert_eq!(rgba.get_pixel(0, 1).0, [255, 255, 255, 255]);
@@ -196,7 +227,7 @@ mod tests {
     #[test]
     fn three_channels_are_opaque() {
         let planar: Vec<f32> = (0..12).map(|i| i as f32 / 5.5 - 1.0).collect();
-        let rgba = Premultiplied::from_planar(&planar, 3, 2).unwrap().to_straight();
+        let rgba = Premultiplied::from_planar(&planar, PixelFormat::RGB, 2).unwrap().to_straight();
         assert!(rgba.pixels().all(|p| p[3] == 255));
         // Pixel 3 of each plane: -5/11, 3/11 and 1 in [-1, 1].
         assert_eq!(rgba.get_pixel(1, 1).0, [70, 162, 255, 255]);
@@ -205,10 +236,12 @@ mod tests {
     #[test]
     fn other_channel_counts_are_refused_by_name() {
         for channels in [1, 2, 5] {
-            let err = Premultiplied::from_planar(&vec![0.0; channels * 4], channels, 2).unwrap_err().to_string();
+            let err = Premultiplied::from_planar(&vec![0.0; channels * 4], PixelFormat { channels, matte: 0.0 }, 2)
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(&format!("{channels} channels")) && err.contains("3") && err.contains("4"), "{err}");
         }
-        let err = Premultiplied::from_planar(&[0.0; 15], 4, 2).unwrap_err().to_string();
+        let err = Premultiplied::from_planar(&[0.0; 15], PixelFormat::RGBA, 2).unwrap_err().to_string();
         assert!(err.contains("16") && err.contains("15"), "{err}");
     }
 
@@ -221,8 +254,8 @@ mod tests {
             })
             .collect();
         let planar = planar_rgba(&pixels);
-        let straight = Premultiplied::from_planar(&planar, 4, 8).unwrap().to_straight();
-        let back = Premultiplied::from_straight(&straight).to_planar(4).unwrap();
+        let straight = Premultiplied::from_planar(&planar, PixelFormat::RGBA, 8).unwrap().to_straight();
+        let back = Premultiplied::from_straight(&straight).to_planar(PixelFormat::RGBA).unwrap();
         for (a, b) in planar.iter().zip(&back) {
             // One 8-bit level of colour or alpha, in [-1, 1] units (2 / 255), plus rounding.
             assert!((a - b).abs() <= 2.0 / 255.0 + 1e-6, "{a} vs {b}");
@@ -230,11 +263,35 @@ mod tests {
     }
 
     #[test]
+    fn a_matte_is_taken_off_the_colour_planes_and_put_back_for_img2img() {
+        let format = PixelFormat { channels: 4, matte: 0.86 };
+        // Transparent (the colour planes hold the matte), opaque red, half-transparent red (0.5
+        // premultiplied red plus half the matte) and quarter-transparent green.
+        let (half, quarter) = (0.86 * 0.5, 0.86 * 0.75);
+        let pixels = [[0.86; 3], [1.0, 0.0, 0.0], [0.5 + half, half, half], [quarter, 0.25 + quarter, quarter]];
+        let pixels: Vec<[f32; 4]> =
+            pixels.iter().zip([0.0, 1.0, 0.5, 0.25]).map(|(c, a)| [c[0], c[1], c[2], a]).collect();
+        let planar = planar_rgba(&pixels.iter().map(|p| p.map(|v| v * 2.0 - 1.0)).collect::<Vec<_>>());
+        let image = Premultiplied::from_planar(&planar, format, 2).unwrap();
+        let rgba = image.to_straight();
+        assert_eq!(rgba.get_pixel(0, 0).0, [0, 0, 0, 0]);
+        assert_eq!(rgba.get_pixel(1, 0).0, [255, 0, 0, 255]);
+        assert_eq!(rgba.get_pixel(0, 1).0, [255, 0, 0, 128]);
+        assert_eq!(rgba.get_pixel(1, 1).0, [0, 255, 0, 64]);
+        let back = image.to_planar(format).unwrap();
+        for (a, b) in planar.iter().zip(&back) {
+            assert!((a - b).abs() < 1e-5, "{a} vs {b}");
+        }
+        let err = PixelFormat { channels: 4, matte: 1.5 }.check().unwrap_err().to_string();
+        assert!(err.contains("matte") && err.contains("1.5"), "{err}");
+    }
+
+    #[test]
     fn three_channel_input_is_flattened_on_white() {
         let img = RgbaImage::from_fn(2, 1, |x, _| if x == 0 { Rgba([0, 0, 0, 0]) } else { Rgba([0, 0, 0, 255]) });
-        let planar = Premultiplied::from_straight(&img).to_planar(3).unwrap();
+        let planar = Premultiplied::from_straight(&img).to_planar(PixelFormat::RGB).unwrap();
         assert_eq!(planar, vec![1.0, -1.0, 1.0, -1.0, 1.0, -1.0]);
-        let rgba = Premultiplied::from_straight(&img).to_planar(4).unwrap();
+        let rgba = Premultiplied::from_straight(&img).to_planar(PixelFormat::RGBA).unwrap();
         assert_eq!(rgba, vec![-1.0, -1.0, -1.0, -1.0, -1.0, -1.0, -1.0, 1.0]);
     }
 
@@ -268,7 +325,8 @@ mod tests {
     fn flattening_composites_over_the_colour() {
         let transparent = [-1.0; 4];
         let planar = planar_rgba(&[[0.0, -1.0, -1.0, 0.0], transparent, transparent, [1.0; 4]]);
-        let flat = Premultiplied::from_planar(&planar, 4, 2).unwrap().flatten([0, 0, 255]).to_straight();
+        let flat =
+            Premultiplied::from_planar(&planar, PixelFormat::RGBA, 2).unwrap().flatten([0, 0, 255]).to_straight();
         assert_eq!(flat.get_pixel(0, 0).0, [128, 0, 128, 255], "half red over blue");
         assert_eq!(flat.get_pixel(1, 0).0, [0, 0, 255, 255], "transparent shows the colour");
         assert_eq!(flat.get_pixel(1, 1).0, [255; 4], "opaque stays");

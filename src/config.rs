@@ -10,8 +10,9 @@ use crate::error::{Error, Result};
 pub struct Config {
     pub image_size: usize,
     pub patch_size: usize,
-    /// 3: opaque RGB. 4: premultiplied RGBA, planar R·A, G·A, B·A, A. Each channel is mapped
-    /// from [0, 1] to [-1, 1] (`v * 2 - 1`), so a transparent pixel is -1 in all four.
+    /// 3: opaque RGB. 4: premultiplied RGBA, planar R·A, G·A, B·A, A (the colour planes over
+    /// `matte`). Each channel is mapped from [0, 1] to [-1, 1] (`v * 2 - 1`), so with `matte` 0
+    /// a transparent pixel is -1 in all four. `src/alpha.rs` converts to and from 8-bit RGBA.
     pub channels: usize,
     pub dim: usize,
     pub depth: usize,

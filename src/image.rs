@@ -9,7 +9,7 @@ use std::path::Path;
 use image::codecs::ico::{IcoEncoder, IcoFrame};
 use image::{DynamicImage, ExtendedColorType, ImageFormat, Rgba, RgbaImage};
 
-use crate::alpha::Premultiplied;
+use crate::alpha::{PixelFormat, Premultiplied};
 use crate::error::{Error, Result};
 
 /// Sizes in a favicon `.ico`.
@@ -27,31 +27,32 @@ fn image_err(path: &Path, message: impl ToString) -> Error {
     Error::Image { path: path.display().to_string(), message: message.to_string() }
 }
 
-/// One planar [-1, 1] image of `channels` (3 or 4) to 8-bit straight RGBA.
-pub fn to_rgba(planar: &[f32], channels: usize, size: usize) -> Result<RgbaImage> {
-    Ok(Premultiplied::from_planar(planar, channels, size)?.to_straight())
+/// One planar [-1, 1] model image to 8-bit straight RGBA.
+pub fn to_rgba(planar: &[f32], format: PixelFormat, size: usize) -> Result<RgbaImage> {
+    Ok(Premultiplied::from_planar(planar, format, size)?.to_straight())
 }
 
 pub fn to_byte(v: f32) -> u8 {
     ((v.clamp(-1.0, 1.0) + 1.0) * 127.5).round() as u8
 }
 
-/// 8-bit straight RGBA to the planar [-1, 1] input of a `channels` model, resized to `size`
-/// (img2img): four channels keep the alpha (premultiplied), three composite on white.
-pub fn from_rgba(img: &RgbaImage, channels: usize, size: usize) -> Result<Vec<f32>> {
-    Premultiplied::from_straight(img).resize_smooth(size as u32, size as u32).to_planar(channels)
+/// 8-bit straight RGBA to the planar [-1, 1] input of a model drawing `format`, resized to
+/// `size` (img2img): four channels keep the alpha (premultiplied), three composite on white.
+/// An RGB file is opaque: alpha 1.
+pub fn from_rgba(img: &RgbaImage, format: PixelFormat, size: usize) -> Result<Vec<f32>> {
+    Premultiplied::from_straight(img).resize_smooth(size as u32, size as u32).to_planar(format)
 }
 
 /// Loads an image file (any format `image` reads) as img2img input; see [`from_rgba`].
-pub fn load(path: &Path, channels: usize, size: usize) -> Result<Vec<f32>> {
+pub fn load(path: &Path, format: PixelFormat, size: usize) -> Result<Vec<f32>> {
     let img = image::open(path).map_err(|e| image_err(path, e))?;
-    from_rgba(&img.to_rgba8(), channels, size)
+    from_rgba(&img.to_rgba8(), format, size)
 }
 
 /// Decodes image bytes (for the browser and hub paths); see [`from_rgba`].
-pub fn decode(bytes: &[u8], channels: usize, size: usize) -> Result<Vec<f32>> {
+pub fn decode(bytes: &[u8], format: PixelFormat, size: usize) -> Result<Vec<f32>> {
     let img = image::load_from_memory(bytes).map_err(|e| image_err(Path::new("<bytes>"), e))?;
-    from_rgba(&img.to_rgba8(), channels, size)
+    from_rgba(&img.to_rgba8(), format, size)
 }
 
 /// Tiles images into a near-square grid with a 2-pixel `gutter` between them. Left
@@ -228,7 +229,7 @@ mod tests {
     #[test]
     fn rgb_round_trip_is_within_half_a_level() {
         let planar: Vec<f32> = (0..3 * 16).map(|i| (i as f32 / 47.0) * 2.0 - 1.0).collect();
-        let back = from_rgba(&to_rgba(&planar, 3, 4).unwrap(), 3, 4).unwrap();
+        let back = from_rgba(&to_rgba(&planar, PixelFormat::RGB, 4).unwrap(), PixelFormat::RGB, 4).unwrap();
         for (a, b) in planar.iter().zip(&back) {
             assert!((a - b).abs() <= 1.0 / 255.0 + 1e-6);
         }

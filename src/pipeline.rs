@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::alpha::{Color, Premultiplied};
+use crate::alpha::{Color, PixelFormat, Premultiplied};
 use crate::error::{Error, Result};
 use crate::image::{self as img, Format};
 use crate::sampler::{Plan, SamplerKind};
@@ -110,8 +110,8 @@ pub struct Output {
     pub frames: Vec<Vec<f32>>,
     pub batch: usize,
     pub size: usize,
-    /// 3 (opaque RGB) or 4 (premultiplied RGBA), as the checkpoint draws.
-    pub channels: usize,
+    /// How the planes encode pixels (3 channels: opaque RGB; 4: premultiplied RGBA).
+    pub format: PixelFormat,
     /// The request's background: pictures are flattened onto it when set.
     pub background: Option<Color>,
 }
@@ -119,11 +119,11 @@ pub struct Output {
 impl Output {
     /// Image `i` of a batch of planar images, premultiplied, flattened when asked to.
     fn premultiplied(&self, batch: &[f32], i: usize) -> Result<Premultiplied> {
-        let len = self.channels * self.size * self.size;
+        let len = self.format.channels * self.size * self.size;
         let planar = batch
             .get(i * len..(i + 1) * len)
             .ok_or_else(|| Error::Request(format!("image {i} is beyond the {} values of this batch", batch.len())))?;
-        let image = Premultiplied::from_planar(planar, self.channels, self.size)?;
+        let image = Premultiplied::from_planar(planar, self.format, self.size)?;
         Ok(match self.background {
             Some(color) => image.flatten(color),
             None => image,
@@ -136,7 +136,7 @@ impl Output {
     }
 
     fn tiled(&self, batch: &[f32]) -> Result<image::RgbaImage> {
-        let count = batch.len() / (self.channels * self.size * self.size).max(1);
+        let count = batch.len() / (self.format.channels * self.size * self.size).max(1);
         let tiles = (0..count).map(|i| Ok(self.premultiplied(batch, i)?.to_straight())).collect::<Result<Vec<_>>>()?;
         let gutter = self.background.map_or(image::Rgba([0; 4]), |[r, g, b]| image::Rgba([r, g, b, 255]));
         Ok(img::grid(&tiles, gutter))
@@ -230,7 +230,7 @@ impl Pipeline {
             frames,
             batch: req.batch,
             size: cfg.image_size,
-            channels: cfg.channels,
+            format: PixelFormat::of(cfg),
             background: req.background,
         })
     }

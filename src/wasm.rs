@@ -15,7 +15,7 @@ use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
-use crate::alpha::Premultiplied;
+use crate::alpha::{PixelFormat, Premultiplied};
 use crate::cpu::CpuEngine;
 use crate::error::{Error, Result};
 use crate::gpu::GpuEngine;
@@ -154,9 +154,9 @@ fn now_ms() -> f64 {
     js_sys::Date::now()
 }
 
-/// One planar [-1, 1] image of `channels` to straight RGBA bytes.
-fn rgba(planar: &[f32], channels: usize, size: usize) -> Result<Vec<u8>> {
-    Ok(img::to_rgba(planar, channels, size)?.into_raw())
+/// One planar [-1, 1] model image to straight RGBA bytes.
+fn rgba(planar: &[f32], format: PixelFormat, size: usize) -> Result<Vec<u8>> {
+    Ok(img::to_rgba(planar, format, size)?.into_raw())
 }
 
 fn rgba_image(bytes: &[u8], size: usize) -> Result<image::RgbaImage> {
@@ -344,11 +344,11 @@ async fn generate(
     init: Option<Vec<u8>>,
     on_step: &Function,
 ) -> Result<(Vec<u8>, Option<String>)> {
-    let (size, channels) = (checkpoint.config.image_size, checkpoint.config.channels);
+    let (size, format) = (checkpoint.config.image_size, PixelFormat::of(&checkpoint.config));
     let web: WebRequest =
         serde_json::from_str(request_json).map_err(|e| Error::Request(format!("bad request JSON: {e}")))?;
     let init = match init {
-        Some(bytes) => Some(img::from_rgba(&rgba_image(&bytes, size)?, channels, size)?),
+        Some(bytes) => Some(img::from_rgba(&rgba_image(&bytes, size)?, format, size)?),
         None => None,
     };
     let job = pipeline::job(checkpoint, &web.resolve(&checkpoint.config, init)?)?;
@@ -357,7 +357,7 @@ async fn generate(
         // conversion cannot fail; a preview that did would only be skipped.
         let preview = event
             .preview
-            .and_then(|p| rgba(p, channels, size).ok())
+            .and_then(|p| rgba(p, format, size).ok())
             .map_or(JsValue::NULL, |bytes| Uint8Array::from(bytes.as_slice()).into());
         let _ = on_step.call3(&JsValue::NULL, &(event.index as f64).into(), &(event.total as f64).into(), &preview);
     };
@@ -373,7 +373,7 @@ async fn generate(
             _ => return Err(e),
         },
     };
-    Ok((rgba(&images, channels, size)?, notice))
+    Ok((rgba(&images, format, size)?, notice))
 }
 
 async fn profile(checkpoint: &Checkpoint, engine: &mut GpuEngine, request_json: &str) -> Result<Vec<(String, f64)>> {

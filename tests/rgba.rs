@@ -1,19 +1,25 @@
-//! Checkpoints that draw transparency (`channels: 4`, premultiplied R·A, G·A, B·A, A) through
-//! the CPU pipeline to files: every file's alpha against the closed-form conversion of the
-//! model's planar output, `--background` flattening, RGBA img2img input, and the channel
-//! counts a config may name.
+//! Checkpoints that draw transparency (`channels: 4`, premultiplied R·A, G·A, B·A, A, the colour
+//! planes over `matte`) through the CPU pipeline to files: every file's alpha against the
+//! closed-form conversion of the model's planar output, `--background` flattening, RGBA img2img
+//! input, and the channel counts a config may name.
 
 mod common;
 
 use common::*;
+use favicon_diffusor::alpha::PixelFormat;
 use favicon_diffusor::image::{load, GIF_ALPHA_THRESHOLD, ICO_SIZES};
 use favicon_diffusor::{Backend, Config, Output, Pipeline, Preview, Request, SamplerKind};
 use image::{AnimationDecoder, RgbaImage};
 
-/// A small model at the favicon size: 64 px, 8 px patches, width 32.
+/// The matte of the shipped RGBA model.
+const MATTE: f32 = 0.86;
+
+/// A small model at the favicon size: 64 px, 8 px patches, width 32; four channels are over
+/// [`MATTE`].
 fn tiny(channels: usize) -> Config {
     Config {
         channels,
+        matte: if channels == 4 { MATTE } else { 0.0 },
         dim: 32,
         depth: 1,
         heads: 2,
@@ -41,12 +47,12 @@ fn sample(channels: usize, background: Option<[u8; 3]>) -> Output {
 }
 
 /// The closed-form conversion, written out here independently of `src/alpha.rs`: alpha and
-/// premultiplied colour in [0, 1] of pixel `i` of a planar RGBA image.
+/// premultiplied colour in [0, 1] of pixel `i` of a planar RGBA image over [`MATTE`].
 fn expected(planar: &[f32], i: usize) -> ([f32; 3], f32) {
     let plane = planar.len() / 4;
-    let unit = |v: f32| ((v + 1.0) / 2.0).clamp(0.0, 1.0);
-    let a = unit(planar[3 * plane + i]);
-    ([0, 1, 2].map(|c| unit(planar[c * plane + i]).min(a)), a)
+    let unit = |v: f32| (v + 1.0) / 2.0;
+    let a = unit(planar[3 * plane + i]).clamp(0.0, 1.0);
+    ([0, 1, 2].map(|c| (unit(planar[c * plane + i]) - MATTE * (1.0 - a)).clamp(0.0, a)), a)
 }
 
 fn save_and_read(out: &Output, name: &str) -> Vec<u8> {
@@ -176,13 +182,13 @@ fn rgba_files_become_premultiplied_init_images_and_rgb_models_see_them_on_white(
     img.save(&path).unwrap();
     let plane = 64 * 64;
     let a = 128.0 / 255.0;
-    let rgba = load(&path, 4, 64).unwrap();
+    let rgba = load(&path, PixelFormat::RGBA, 64).unwrap();
     assert_eq!(rgba.len(), 4 * plane);
     let at = |planar: &[f32], c: usize, x: usize| planar[c * plane + 5 * 64 + x];
     for (c, left, right) in [(0, -1.0, a * 2.0 - 1.0), (1, -1.0, -1.0), (2, -1.0, -1.0), (3, -1.0, a * 2.0 - 1.0)] {
         assert!((at(&rgba, c, 3) - left).abs() < 1e-6 && (at(&rgba, c, 40) - right).abs() < 1e-6, "channel {c}");
     }
-    let rgb = load(&path, 3, 64).unwrap();
+    let rgb = load(&path, PixelFormat::RGB, 64).unwrap();
     assert_eq!(rgb.len(), 3 * plane);
     for (c, left, right) in [(0, 1.0, 1.0), (1, 1.0, (1.0 - a) * 2.0 - 1.0), (2, 1.0, (1.0 - a) * 2.0 - 1.0)] {
         assert!((at(&rgb, c, 3) - left).abs() < 1e-6 && (at(&rgb, c, 40) - right).abs() < 1e-6, "channel {c}");
@@ -190,7 +196,11 @@ fn rgba_files_become_premultiplied_init_images_and_rgb_models_see_them_on_white(
     // An RGB file is opaque: alpha 1 everywhere.
     let opaque = dir.path().join("opaque.png");
     image::RgbImage::from_pixel(20, 20, image::Rgb([9, 9, 9])).save(&opaque).unwrap();
-    assert!(load(&opaque, 4, 64).unwrap()[3 * plane..].iter().all(|&v| (v - 1.0).abs() < 1e-6));
+    assert!(load(&opaque, PixelFormat::RGBA, 64).unwrap()[3 * plane..].iter().all(|&v| (v - 1.0).abs() < 1e-6));
+    // Over a matte, the transparent half's colour planes hold the matte.
+    let matted = load(&path, PixelFormat { channels: 4, matte: MATTE }, 64).unwrap();
+    assert!((at(&matted, 1, 3) - (MATTE * 2.0 - 1.0)).abs() < 1e-6);
+    assert!((at(&matted, 1, 40) - (MATTE * (1.0 - a) * 2.0 - 1.0)).abs() < 1e-6);
 }
 
 #[test]
@@ -200,7 +210,7 @@ fn an_rgba_init_image_runs_img2img_on_a_four_channel_checkpoint() {
     RgbaImage::from_fn(64, 64, |x, y| image::Rgba([200, 10, 10, if (x / 8 + y / 8) % 2 == 0 { 255 } else { 0 }]))
         .save(&path)
         .unwrap();
-    let init = load(&path, 4, 64).unwrap();
+    let init = load(&path, PixelFormat::of(&tiny(4)), 64).unwrap();
     let mut pipe = Pipeline::new(random_checkpoint(&tiny(4), 42), Backend::Cpu).unwrap();
     let req =
         Request { init: Some(init.clone()), strength: 0.1, steps: 8, sampler: SamplerKind::Ddim, ..Default::default() };

@@ -41,7 +41,7 @@ test('without_webgpu_the_cpu_fallback_draws_the_native_image', async () => {
 });
 
 test('the_cpu_fallback_draws_an_rgba_checkpoints_native_alpha', async () => {
-  const rgbaWeights = await checkpoint({ channels: 4 });
+  const rgbaWeights = await checkpoint({ channels: 4, matte: 0.86 });
   const rgbaSrv = await server(rgbaWeights);
   try {
     const request = { prompt: 'hippo', seed: 7, steps: 8, sampler: 'ddpm' };

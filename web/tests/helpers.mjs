@@ -56,10 +56,12 @@ export async function tempDir(name) {
   return mkdtemp(join(tmpdir(), `fd-${name}-`));
 }
 
-// A random checkpoint folder (tiny unless told otherwise; channels 4 draws transparency).
-export async function checkpoint({ tiny = true, seed = 1, channels = 3 } = {}) {
+// A random checkpoint folder (tiny unless told otherwise). Channels 4 draws transparency, its
+// colour planes over `matte` (the shipped RGBA model's is 0.86).
+export async function checkpoint({ tiny = true, seed = 1, channels = 3, matte = 0 } = {}) {
   const dir = await tempDir('weights');
-  const args = [dir, '--seed', String(seed), '--channels', String(channels), ...(tiny ? ['--tiny'] : [])];
+  const args = [dir, '--seed', String(seed), '--channels', String(channels), '--matte', String(matte)];
+  if (tiny) args.push('--tiny');
   await cargoExample('random_checkpoint', args);
   return dir;
 }

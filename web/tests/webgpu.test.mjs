@@ -17,7 +17,7 @@ before(async () => {
   weights = await checkpoint();
   srv = await server(weights);
   // Four channels: a checkpoint that draws transparency (premultiplied RGBA).
-  rgbaWeights = await checkpoint({ channels: 4 });
+  rgbaWeights = await checkpoint({ channels: 4, matte: 0.86 });
   rgbaSrv = await server(rgbaWeights);
   browser = await launch({ webgpu: true });
 });

@@ -44,6 +44,7 @@ struct Args {
     /// Attention heads (the shapes give heads × head_dim only).
     #[arg(long)]
     heads: Option<usize>,
+    /// 3 (RGB) or 4 (premultiplied RGBA); inferred from the patch width when left out.
     #[arg(long)]
     channels: Option<usize>,
     #[arg(long)]

@@ -1,5 +1,5 @@
 //! Writes a checkpoint folder of random weights, for browser tests and benchmarks before (or
-//! without) trained weights: `cargo run --release --example random_checkpoint -- DIR --tiny`.
+//! without) trained weights: `cargo run --release --example random_checkpoint -- DIR --tiny [--channels 4]`.
 
 use std::path::PathBuf;
 
@@ -22,6 +22,12 @@ struct Args {
     /// Prompt words, comma-separated; empty for an unconditional checkpoint.
     #[arg(long, default_value = "hippo,red,heart,sun")]
     vocab: String,
+    /// 3 for RGB, 4 for premultiplied RGBA (a checkpoint that draws transparency).
+    #[arg(long, default_value_t = 3)]
+    channels: usize,
+    /// Four channels: the grey the colour planes are premultiplied over (the shipped model's is 0.86).
+    #[arg(long, default_value_t = 0.0)]
+    matte: f32,
 }
 
 fn main() -> Result<()> {
@@ -41,7 +47,13 @@ fn main() -> Result<()> {
     } else {
         Config::default()
     };
-    let config = Config { vocab: (!words.is_empty()).then(|| words.clone()), ..base };
+    let config = Config {
+        channels: args.channels,
+        matte: args.matte,
+        vocab: (!words.is_empty()).then(|| words.clone()),
+        ..base
+    };
+    config.validate().map_err(|message| anyhow::anyhow!("--channels / --matte: {message}"))?;
     let vocab = config.vocab.clone().map(Vocab::new).transpose()?;
     let rows = vocab.as_ref().map(|v| v.len() + 1);
     let tensors = favicon_diffusor::model::random_tensors(&config, rows, args.seed)?;

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
+use favicon_diffusor::alpha::PixelFormat;
 use favicon_diffusor::{Backend, Pipeline, Preview, Request, SamplerKind};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -44,6 +45,14 @@ struct Args {
     /// Output file: .png, .ico (16–64 px favicon) or .gif (the denoising, one frame per step).
     #[arg(long, default_value = "favicon.png")]
     out: PathBuf,
+    /// Flatten onto this colour for an opaque icon: #rrggbb, rrggbb, white, black or grey.
+    /// Without it, an RGBA checkpoint's transparency is kept.
+    #[arg(long, value_name = "COLOR", value_parser = parse_background)]
+    background: Option<[u8; 3]>,
+}
+
+fn parse_background(text: &str) -> Result<[u8; 3], String> {
+    favicon_diffusor::alpha::parse_color(text).map_err(|e| e.to_string())
 }
 
 fn main() {
@@ -64,14 +73,15 @@ fn run(args: Args) -> Result<()> {
     if let Some(note) = pipe.note() {
         eprintln!("note: {note}");
     }
+    let config = &pipe.checkpoint().config;
     let init = match &args.init {
-        Some(path) => Some(favicon_diffusor::image::load(path, pipe.checkpoint().config.image_size)?),
+        Some(path) => Some(favicon_diffusor::image::load(path, PixelFormat::of(config), config.image_size)?),
         None => None,
     };
     if args.batch > 256 {
         bail!("--batch {} is more than this example tiles (256)", args.batch);
     }
-    let timesteps = pipe.checkpoint().config.timesteps;
+    let timesteps = config.timesteps;
     let req = Request {
         prompt: args.prompt,
         guidance: args.guidance,
@@ -82,6 +92,7 @@ fn run(args: Args) -> Result<()> {
         init,
         strength: args.strength,
         preview: if format == favicon_diffusor::image::Format::Gif { Preview::X0 } else { Preview::None },
+        background: args.background,
     };
     let bar = ProgressBar::new(0).with_style(
         ProgressStyle::with_template("{spinner} step {pos}/{len} [{bar:32}] {per_sec} eta {eta}")?

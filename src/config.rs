@@ -10,6 +10,9 @@ use crate::error::{Error, Result};
 pub struct Config {
     pub image_size: usize,
     pub patch_size: usize,
+    /// 3: opaque RGB. 4: premultiplied RGBA, planar R·A, G·A, B·A, A (the colour planes over
+    /// `matte`). Each channel is mapped from [0, 1] to [-1, 1] (`v * 2 - 1`), so with `matte` 0
+    /// a transparent pixel is -1 in all four. `src/alpha.rs` converts to and from 8-bit RGBA.
     pub channels: usize,
     pub dim: usize,
     pub depth: usize,
@@ -106,6 +109,9 @@ impl Config {
             if value > 1 << 16 {
                 return Err(format!("`{name}` = {value} is beyond any model this library runs (max 65536)"));
             }
+        }
+        if !matches!(self.channels, 3 | 4) {
+            return Err(format!("`channels` must be 3 (RGB) or 4 (premultiplied RGBA), found {}", self.channels));
         }
         if !self.image_size.is_multiple_of(self.patch_size) {
             return Err(format!(

@@ -41,6 +41,12 @@ pub enum Error {
     #[error("this checkpoint is unconditional (no `prompt_embed.weight`), so it takes no prompt; got `{prompt}` (use an empty prompt)")]
     PromptOnUnconditional { prompt: String },
 
+    #[error("the checkpoint draws {found} channels; expected 3 (RGB) or 4 (premultiplied RGBA)")]
+    Channels { found: usize },
+
+    #[error("colour `{text}`: expected #rrggbb, rrggbb, white, black or grey")]
+    Color { text: String },
+
     #[error("invalid request: {0}")]
     Request(String),
 

@@ -3,6 +3,7 @@
 //! The candle model in [`model`] is the reference; the WGSL kernels under `wgsl/` run the
 //! same computation on any WebGPU-capable device. See ARCHITECTURE.md for the data flow.
 
+pub mod alpha;
 pub mod backend;
 pub mod config;
 pub mod convert;

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::alpha::{Color, PixelFormat, Premultiplied};
 use crate::error::{Error, Result};
 use crate::image::{self as img, Format};
 use crate::sampler::{Plan, SamplerKind};
@@ -50,10 +51,13 @@ pub struct Request {
     pub steps: usize,
     pub sampler: SamplerKind,
     pub batch: usize,
-    /// img2img input: one planar image in [-1, 1], used for every batch item.
+    /// img2img input: one planar image in [-1, 1] of the checkpoint's channels (see
+    /// [`crate::image::load`]), used for every batch item.
     pub init: Option<Vec<f32>>,
     pub strength: f32,
     pub preview: Preview,
+    /// Flatten the saved pictures onto this colour (opaque icons); `None` keeps the alpha.
+    pub background: Option<Color>,
 }
 
 impl Default for Request {
@@ -68,6 +72,7 @@ impl Default for Request {
             init: None,
             strength: 0.6,
             preview: Preview::None,
+            background: None,
         }
     }
 }
@@ -99,28 +104,46 @@ pub trait Engine {
 }
 
 pub struct Output {
-    /// `batch` planar images, `[B, 3, size, size]` in [-1, 1].
+    /// `batch` planar images, `[B, channels, size, size]` in [-1, 1].
     pub images: Vec<f32>,
     /// The per-step previews, when the request asked for them.
     pub frames: Vec<Vec<f32>>,
     pub batch: usize,
     pub size: usize,
+    /// How the planes encode pixels (3 channels: opaque RGB; 4: premultiplied RGBA).
+    pub format: PixelFormat,
+    /// The request's background: pictures are flattened onto it when set.
+    pub background: Option<Color>,
 }
 
 impl Output {
-    pub fn image(&self, i: usize) -> image::RgbImage {
-        let len = 3 * self.size * self.size;
-        img::to_rgb(&self.images[i * len..(i + 1) * len], self.size)
+    /// Image `i` of a batch of planar images, premultiplied, flattened when asked to.
+    fn premultiplied(&self, batch: &[f32], i: usize) -> Result<Premultiplied> {
+        let len = self.format.channels * self.size * self.size;
+        let planar = batch
+            .get(i * len..(i + 1) * len)
+            .ok_or_else(|| Error::Request(format!("image {i} is beyond the {} values of this batch", batch.len())))?;
+        let image = Premultiplied::from_planar(planar, self.format, self.size)?;
+        Ok(match self.background {
+            Some(color) => image.flatten(color),
+            None => image,
+        })
     }
 
-    fn tiled(&self, batch: &[f32]) -> image::RgbImage {
-        let len = 3 * self.size * self.size;
-        let tiles: Vec<_> = batch.chunks(len).map(|c| img::to_rgb(c, self.size)).collect();
-        img::grid(&tiles)
+    /// Image `i` as 8-bit straight RGBA (flattened onto the background when one is set).
+    pub fn image(&self, i: usize) -> Result<image::RgbaImage> {
+        Ok(self.premultiplied(&self.images, i)?.to_straight())
+    }
+
+    fn tiled(&self, batch: &[f32]) -> Result<image::RgbaImage> {
+        let count = batch.len() / (self.format.channels * self.size * self.size).max(1);
+        let tiles = (0..count).map(|i| Ok(self.premultiplied(batch, i)?.to_straight())).collect::<Result<Vec<_>>>()?;
+        let gutter = self.background.map_or(image::Rgba([0; 4]), |[r, g, b]| image::Rgba([r, g, b, 255]));
+        Ok(img::grid(&tiles, gutter))
     }
 
     /// The whole batch as one picture (a grid when batch > 1).
-    pub fn picture(&self) -> image::RgbImage {
+    pub fn picture(&self) -> Result<image::RgbaImage> {
         self.tiled(&self.images)
     }
 
@@ -128,14 +151,14 @@ impl Output {
     pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
         let bytes = match Format::from_path(path)? {
-            Format::Png => img::png_bytes(&self.picture())?,
-            Format::Ico => img::ico_bytes(&self.image(0))?,
+            Format::Png => img::png_bytes(&self.picture()?)?,
+            Format::Ico => img::ico_bytes(&self.premultiplied(&self.images, 0)?)?,
             Format::Gif => {
                 if self.frames.is_empty() {
                     return Err(Error::Request("a GIF needs per-step previews; request them with `preview`".into()));
                 }
-                let mut frames: Vec<_> = self.frames.iter().map(|f| self.tiled(f)).collect();
-                frames.push(self.picture());
+                let mut frames = self.frames.iter().map(|f| self.tiled(f)).collect::<Result<Vec<_>>>()?;
+                frames.push(self.picture()?);
                 img::gif_bytes(&frames, 80)?
             }
         };
@@ -143,7 +166,7 @@ impl Output {
     }
 }
 
-/// The largest batch one request may ask for (its images alone take 48 KiB each).
+/// The largest batch one request may ask for (its images alone take 48 KiB each, 64 KiB with alpha).
 pub const MAX_BATCH: usize = 4096;
 
 pub struct Pipeline {
@@ -201,7 +224,15 @@ impl Pipeline {
             }
             on_step(event)
         })?;
-        Ok(Output { images, frames, batch: req.batch, size: self.checkpoint.config.image_size })
+        let cfg = &self.checkpoint.config;
+        Ok(Output {
+            images,
+            frames,
+            batch: req.batch,
+            size: cfg.image_size,
+            format: PixelFormat::of(cfg),
+            background: req.background,
+        })
     }
 }
 
@@ -222,9 +253,10 @@ pub fn job(checkpoint: &Checkpoint, req: &Request) -> Result<Job> {
     let init = match &req.init {
         Some(image) if image.len() != cfg.image_len() => {
             return Err(Error::Request(format!(
-                "init image has {} values, expected {} (3×{}×{})",
+                "init image has {} values, expected {} ({}×{}×{})",
                 image.len(),
                 cfg.image_len(),
+                cfg.channels,
                 cfg.image_size,
                 cfg.image_size
             )))

@@ -3,8 +3,8 @@
 //! The worker fetches and caches the checkpoint files, then hands their bytes to
 //! [`Diffusor::new`], which validates them like any other checkpoint. [`Diffusor::choose`]
 //! picks WebGPU or the candle CPU path; [`Diffusor::generate`] runs one request and reports
-//! every step with an RGBA preview. Images cross to JavaScript as 8-bit RGBA, ready for
-//! `ImageData`.
+//! every step with an RGBA preview. Images cross to JavaScript as 8-bit straight RGBA, ready
+//! for `ImageData`: a four-channel checkpoint's alpha included, a three-channel one opaque.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -15,6 +15,7 @@ use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
+use crate::alpha::{PixelFormat, Premultiplied};
 use crate::cpu::CpuEngine;
 use crate::error::{Error, Result};
 use crate::gpu::GpuEngine;
@@ -78,6 +79,7 @@ impl WebRequest {
             init,
             strength: self.strength,
             preview,
+            background: None,
         })
     }
 }
@@ -152,23 +154,18 @@ fn now_ms() -> f64 {
     js_sys::Date::now()
 }
 
-/// One planar [-1, 1] image to RGBA bytes.
-fn rgba(planar: &[f32], size: usize) -> Vec<u8> {
-    img::to_rgb(planar, size).pixels().flat_map(|p| [p[0], p[1], p[2], 255]).collect()
+/// One planar [-1, 1] model image to straight RGBA bytes.
+fn rgba(planar: &[f32], format: PixelFormat, size: usize) -> Result<Vec<u8>> {
+    Ok(img::to_rgba(planar, format, size)?.into_raw())
 }
 
-fn rgb_from_rgba(bytes: &[u8], size: usize) -> Result<image::RgbImage> {
-    if bytes.len() != size * size * 4 {
-        return Err(Error::Request(format!(
-            "expected {size}×{size} RGBA ({} bytes), found {}",
-            size * size * 4,
-            bytes.len()
-        )));
+fn rgba_image(bytes: &[u8], size: usize) -> Result<image::RgbaImage> {
+    let expected = size * size * 4;
+    if bytes.len() != expected {
+        return Err(Error::Request(format!("expected {size}×{size} RGBA ({expected} bytes), found {}", bytes.len())));
     }
-    Ok(image::RgbImage::from_fn(size as u32, size as u32, |x, y| {
-        let at = (y as usize * size + x as usize) * 4;
-        image::Rgb([bytes[at], bytes[at + 1], bytes[at + 2]])
-    }))
+    image::RgbaImage::from_raw(size as u32, size as u32, bytes.to_vec())
+        .ok_or_else(|| Error::Request(format!("{size}×{size} is too large an image")))
 }
 
 struct State {
@@ -210,7 +207,8 @@ impl Diffusor {
         Ok(Diffusor { state: Rc::new(RefCell::new(State { checkpoint: Rc::new(checkpoint), engine: None })) })
     }
 
-    /// `{ parameters, conditional, vocab, imageSize, timesteps }`.
+    /// `{ parameters, conditional, vocab, imageSize, channels, timesteps }`; channels is 4 for
+    /// a checkpoint that draws transparency.
     pub fn info(&self) -> Object {
         let state = self.state.borrow();
         let ck = &state.checkpoint;
@@ -220,6 +218,7 @@ impl Diffusor {
             ("conditional", ck.is_conditional().into()),
             ("vocab", words.into()),
             ("imageSize", (ck.config.image_size as f64).into()),
+            ("channels", (ck.config.channels as f64).into()),
             ("timesteps", (ck.config.timesteps as f64).into()),
         ])
     }
@@ -345,16 +344,21 @@ async fn generate(
     init: Option<Vec<u8>>,
     on_step: &Function,
 ) -> Result<(Vec<u8>, Option<String>)> {
-    let size = checkpoint.config.image_size;
+    let (size, format) = (checkpoint.config.image_size, PixelFormat::of(&checkpoint.config));
     let web: WebRequest =
         serde_json::from_str(request_json).map_err(|e| Error::Request(format!("bad request JSON: {e}")))?;
     let init = match init {
-        Some(bytes) => Some(img::from_rgb(&rgb_from_rgba(&bytes, size)?, size)),
+        Some(bytes) => Some(img::from_rgba(&rgba_image(&bytes, size)?, format, size)?),
         None => None,
     };
     let job = pipeline::job(checkpoint, &web.resolve(&checkpoint.config, init)?)?;
     let mut report = |event: StepEvent| {
-        let preview = event.preview.map_or(JsValue::NULL, |p| Uint8Array::from(rgba(p, size).as_slice()).into());
+        // The config's channels were validated at load and previews are whole images, so the
+        // conversion cannot fail; a preview that did would only be skipped.
+        let preview = event
+            .preview
+            .and_then(|p| rgba(p, format, size).ok())
+            .map_or(JsValue::NULL, |bytes| Uint8Array::from(bytes.as_slice()).into());
         let _ = on_step.call3(&JsValue::NULL, &(event.index as f64).into(), &(event.total as f64).into(), &preview);
     };
     // A device lost while idle is replaced before the run; one lost during it, once after.
@@ -369,7 +373,7 @@ async fn generate(
             _ => return Err(e),
         },
     };
-    Ok((rgba(&images, size), notice))
+    Ok((rgba(&images, format, size)?, notice))
 }
 
 async fn profile(checkpoint: &Checkpoint, engine: &mut GpuEngine, request_json: &str) -> Result<Vec<(String, f64)>> {
@@ -404,14 +408,15 @@ async fn time(engine: &mut Engine, job: &Job) -> Result<f64> {
     Ok(now_ms() - start)
 }
 
-/// PNG bytes of a `size`×`size` RGBA image (alpha dropped).
+/// PNG bytes of a `size`×`size` straight RGBA image, alpha included.
 #[wasm_bindgen(js_name = pngBytes)]
 pub fn png_bytes(rgba: &[u8], size: usize) -> std::result::Result<Vec<u8>, JsValue> {
-    img::png_bytes(&rgb_from_rgba(rgba, size).map_err(js_error)?).map_err(js_error)
+    img::png_bytes(&rgba_image(rgba, size).map_err(js_error)?).map_err(js_error)
 }
 
-/// A favicon `.ico` (16, 32, 48 and 64 px) of a `size`×`size` RGBA image.
+/// A favicon `.ico` (16, 32, 48 and 64 px, with alpha) of a `size`×`size` straight RGBA image.
 #[wasm_bindgen(js_name = icoBytes)]
 pub fn ico_bytes(rgba: &[u8], size: usize) -> std::result::Result<Vec<u8>, JsValue> {
-    img::ico_bytes(&rgb_from_rgba(rgba, size).map_err(js_error)?).map_err(js_error)
+    let image = rgba_image(rgba, size).map_err(js_error)?;
+    img::ico_bytes(&Premultiplied::from_straight(&image)).map_err(js_error)
 }

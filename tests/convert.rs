@@ -173,6 +173,19 @@ fn safetensors_file_alone_gets_its_config_inferred() {
 }
 
 #[test]
+fn an_rgba_safetensors_file_is_inferred_as_four_channels() {
+    // Patch width 64 splits as 4 channels × 4 × 4 and never as 3 × a square.
+    let dir = common::fixtures().join("tiny_rgba");
+    let want = common::config("tiny_rgba");
+    let hints = Hints { heads: Some(2), timesteps: Some(8), vocab: want.vocab.clone(), ..Hints::default() };
+    let imported = convert::import(&dir.join("model.safetensors"), &hints).unwrap();
+    let cfg = &imported.checkpoint.config;
+    assert_eq!((cfg.channels, cfg.patch_size, cfg.image_size), (4, 4, 16));
+    assert_eq!(imported.checkpoint.config, Config { qk_norm: false, ..want });
+    assert!(imported.notes.iter().any(|n| n.starts_with("channels: 4")), "{:?}", imported.notes);
+}
+
+#[test]
 fn conditional_checkpoint_is_refused_as_wts1() {
     let words = vec!["hippo".to_string(), "red".into(), "cat".into()];
     let imported = convert::import(&port("cond.pt"), &Hints { vocab: Some(words), ..tiny_hints() }).unwrap();

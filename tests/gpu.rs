@@ -68,6 +68,16 @@ fn every_kernel_matches_candle_at_the_model_shapes() {
     check_every_op(&ck, 1, 17, "hippo cat");
 }
 
+/// Four channels (premultiplied RGBA): patchify reads, and unpatchify writes, a fourth plane.
+#[test]
+fn every_kernel_matches_candle_with_four_channels() {
+    let awkward = f16_rounded(&random_checkpoint(&Config { channels: 4, ..awkward_config() }, 33));
+    check_every_op(&awkward, 2, 6, "sun");
+    let cfg = Config { channels: 4, vocab: Some(vec!["hippo".into()]), qk_norm: true, ..Config::default() };
+    let model = f16_rounded(&random_checkpoint(&cfg, 34));
+    check_every_op(&model, 1, 12, "hippo");
+}
+
 #[test]
 fn f32_weights_are_judged_at_f16_tolerance() {
     // The GPU rounds f32 weights to f16 (relative step 2⁻¹¹ ≈ 4.9e-4); through a whole forward
@@ -125,6 +135,20 @@ fn full_config_32_step_samples_match_candle() {
             ("ddpm 32", job(&ck, SamplerKind::Ddpm, 32, None, 1, "hippo")),
             ("ddim 32 guided", job(&ck, SamplerKind::Ddim, 32, Some(3.0), 1, "hippo")),
         ],
+    );
+}
+
+#[test]
+fn four_channel_samples_match_candle_for_the_same_seed() {
+    let cfg = Config { channels: 4, vocab: Some(vec!["hippo".into()]), qk_norm: true, ..Config::default() };
+    let ck = f16_rounded(&random_checkpoint(&cfg, 35));
+    let mut img2img = job(&ck, SamplerKind::Ddim, 4, Some(3.0), 1, "hippo");
+    let sched = Schedule::cosine(ck.config.timesteps, ck.config.schedule_offset);
+    img2img.plan = Plan::new(&sched, SamplerKind::Ddim, 4, Some(0.6)).unwrap();
+    img2img.init = Some((0..ck.config.image_len()).map(|i| ((i % 13) as f32 / 6.0) - 1.0).collect());
+    compare_samples(
+        &ck,
+        &[("rgba ddim 4 guided", job(&ck, SamplerKind::Ddim, 4, Some(3.0), 1, "hippo")), ("rgba img2img", img2img)],
     );
 }
 

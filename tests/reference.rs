@@ -92,6 +92,20 @@ fn full_config_with_qk_norm_matches_pytorch() {
 }
 
 #[test]
+fn rgba_checkpoint_written_by_pytorch_matches() {
+    let ck = Checkpoint::open(fixtures().join("tiny_rgba")).unwrap();
+    assert_eq!(ck.config.channels, 4);
+    check_case("tiny_rgba", &ck);
+}
+
+#[test]
+fn full_config_with_four_channels_matches_pytorch() {
+    let cfg = config("full_rgba");
+    assert_eq!((cfg.channels, cfg.patch_dim()), (4, 256));
+    check_case("full_rgba", &regenerated(&cfg, 18));
+}
+
+#[test]
 fn noise_matches_the_numpy_twin() {
     let path = fixtures().join("noise_schedule.safetensors");
     let io = candle_core::safetensors::load(path, &Device::Cpu).unwrap();

@@ -1,5 +1,6 @@
 """Writes the cross-check fixtures under tests/fixtures/ (run from the repo root:
-`python3 train/fixtures.py`). Small configs ship their weights; the full config's weights are
+`python3 train/fixtures.py [CASE ...]`, every case when none is named, so a new case leaves the
+others' bytes alone). Small configs ship their weights; the full config's weights are
 regenerated on both sides from the shared Philox stream, so only inputs and outputs are stored."""
 import json
 import os
@@ -89,16 +90,7 @@ def write_case(name, cfg: Config, seed, batch, timesteps, prompts, ship_weights)
         save_file(state, os.path.join(folder, "model.safetensors"))
 
 
-def main():
-    tiny = dict(image_size=16, patch_size=4, dim=32, depth=2, heads=2, head_dim=8, mlp_mult=2, time_dim=16, timesteps=8)
-    words = ["hippo", "red", "heart", "cat", "sun"]
-    write_case("tiny_uncond", Config(**tiny), 11, 3, [7, 3, 0], ["", "", ""], True)
-    write_case("tiny_cond", Config(**tiny, vocab=words), 12, 3, [7, 4, 1], ["", "hippo", "red heart"], True)
-    write_case("full_uncond", Config(), 13, 1, [20], [""], False)
-    write_case("full_cond", Config(vocab=words), 14, 1, [31], ["red heart"], False)
-    write_case("tiny_qk_norm", Config(**tiny, vocab=words, qk_norm=True), 15, 3, [7, 2, 0], ["hippo", "", "sun"], True)
-    write_case("full_qk_norm", Config(vocab=words, qk_norm=True), 16, 1, [9], ["hippo"], False)
-
+def write_noise_schedule():
     noise = {"normals_seed12345_tag7": torch.from_numpy(normals(12345, 7, 4099)),
              "normals_seed2pow40plus3_tag4294967295": torch.from_numpy(normals((1 << 40) + 3, 0xFFFFFFFF, 64))}
     betas, alpha_bars = cosine_schedule(32, 1e-4)
@@ -106,5 +98,31 @@ def main():
     save_file(noise, os.path.join(OUT, "noise_schedule.safetensors"))
 
 
+def main(names):
+    tiny = dict(image_size=16, patch_size=4, dim=32, depth=2, heads=2, head_dim=8, mlp_mult=2, time_dim=16, timesteps=8)
+    words = ["hippo", "red", "heart", "cat", "sun"]
+    cases = {
+        "tiny_uncond": lambda: write_case("tiny_uncond", Config(**tiny), 11, 3, [7, 3, 0], ["", "", ""], True),
+        "tiny_cond": lambda: write_case("tiny_cond", Config(**tiny, vocab=words), 12, 3, [7, 4, 1],
+                                        ["", "hippo", "red heart"], True),
+        "full_uncond": lambda: write_case("full_uncond", Config(), 13, 1, [20], [""], False),
+        "full_cond": lambda: write_case("full_cond", Config(vocab=words), 14, 1, [31], ["red heart"], False),
+        "tiny_qk_norm": lambda: write_case("tiny_qk_norm", Config(**tiny, vocab=words, qk_norm=True), 15, 3, [7, 2, 0],
+                                           ["hippo", "", "sun"], True),
+        "full_qk_norm": lambda: write_case("full_qk_norm", Config(vocab=words, qk_norm=True), 16, 1, [9], ["hippo"], False),
+        # Four channels: premultiplied RGBA (R·A, G·A, B·A, A), as an RGBA checkpoint draws.
+        "tiny_rgba": lambda: write_case("tiny_rgba", Config(**tiny, channels=4, vocab=words, qk_norm=True), 17, 3,
+                                        [7, 5, 0], ["red", "", "hippo sun"], True),
+        "full_rgba": lambda: write_case("full_rgba", Config(channels=4, vocab=words, qk_norm=True), 18, 1, [31],
+                                        ["hippo"], False),
+        "noise_schedule": write_noise_schedule,
+    }
+    unknown = [n for n in names if n not in cases]
+    if unknown:
+        sys.exit(f"unknown case(s) {unknown}; the cases are {list(cases)}")
+    for name in names or cases:
+        cases[name]()
+
+
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

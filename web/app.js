@@ -230,7 +230,8 @@ async function start() {
     }
     syncSteps();
     const params_m = (ready.info.parameters / 1e6).toFixed(1);
-    ui.backend.textContent = `${describe(ready.backend)} · ${params_m}M parameters`;
+    const pixels = ready.info.channels === 4 ? 'RGBA (transparent background)' : 'RGB';
+    ui.backend.textContent = `${describe(ready.backend)} · ${params_m}M parameters · ${pixels}`;
     if (ready.backend.note) ui.backend.textContent += ` — ${ready.backend.note}`;
     ui.status.textContent = `ready in ${secs(ready.loadMs)}${ready.weightsCached ? ' (cached weights)' : ''}`;
     ui.meter.style.width = '0';

@@ -11,7 +11,7 @@ export function iconLink(doc = document) {
   return link;
 }
 
-// A canvas holding an RGBA image of size×size.
+// A canvas holding a straight RGBA image of size×size (its alpha included).
 export function rgbaCanvas(rgba, size, canvas = document.createElement('canvas')) {
   canvas.width = size;
   canvas.height = size;
@@ -38,16 +38,15 @@ function loadImage(src) {
   });
 }
 
-// Any image the browser can draw (URL, data URL, blob URL), on white, resized to size×size:
-// RGBA bytes for img2img.
+// Any image the browser can draw (URL, data URL, blob URL), resized to size×size: straight
+// RGBA bytes for img2img, transparency kept (a four-channel model takes it as alpha; the wasm
+// side composites onto white for a three-channel one, as the native path does).
 export async function imageRgba(src, size) {
   const img = await loadImage(src);
   const canvas = document.createElement('canvas');
   canvas.width = size;
   canvas.height = size;
   const ctx = canvas.getContext('2d');
-  ctx.fillStyle = '#fff';
-  ctx.fillRect(0, 0, size, size);
   ctx.imageSmoothingQuality = 'high';
   ctx.drawImage(img, 0, 0, size, size);
   try {

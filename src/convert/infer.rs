@@ -81,9 +81,12 @@ pub fn infer_config(tensors: &RawTensors, hints: &Hints) -> Result<Inferred> {
         });
     }
 
+    // 3·p² = 4·q² has no solution, so at most one of RGB and RGBA splits the patch width.
     let channels = hints.channels.unwrap_or_else(|| {
-        notes.push(format!("channels: assumed {} (RGB)", defaults.channels));
-        defaults.channels
+        let rgba = patch_dim % 3 != 0 && patch_dim % 4 == 0 && exact_root(patch_dim / 4).is_some();
+        let (channels, what) = if rgba { (4, "premultiplied RGBA") } else { (defaults.channels, "RGB") };
+        notes.push(format!("channels: {channels} ({what}), from the patch width {patch_dim}"));
+        channels
     });
     let patch_size = match (patch_dim % channels == 0).then(|| exact_root(patch_dim / channels)).flatten() {
         Some(p) => p,

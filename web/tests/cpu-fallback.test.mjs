@@ -3,7 +3,10 @@
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { checkpoint, close, dataUrl, difference, generate, launch, nativeReference, openDemo, pixels, server } from './helpers.mjs';
+import {
+  alphaCounts, canvasPixels, checkpoint, close, dataUrl, difference, generate, launch, nativeReference, openDemo, pixels,
+  server,
+} from './helpers.mjs';
 
 let weights, srv, browser;
 
@@ -35,4 +38,26 @@ test('without_webgpu_the_cpu_fallback_draws_the_native_image', async () => {
   assert.ok(close(diff), `CPU wasm vs native CPU: ${JSON.stringify(diff)}`);
   assert.deepEqual(page.errors, []);
   await page.close();
+});
+
+test('the_cpu_fallback_draws_an_rgba_checkpoints_native_alpha', async () => {
+  const rgbaWeights = await checkpoint({ channels: 4, matte: 0.86 });
+  const rgbaSrv = await server(rgbaWeights);
+  try {
+    const request = { prompt: 'hippo', seed: 7, steps: 8, sampler: 'ddpm' };
+    const reference = await nativeReference(rgbaWeights, request);
+    const page = await openDemo(browser, rgbaSrv.url, 'backend=cpu&prompt=hippo&seed=7&sampler=ddpm');
+    const want = await pixels(page, dataUrl(reference));
+    const counts = alphaCounts(want);
+    assert.ok(counts.clear && counts.partial && counts.opaque, `the reference has every kind of alpha: ${JSON.stringify(counts)}`);
+    const favicon = await generate(page);
+    for (const [what, got] of [['favicon', await pixels(page, favicon)], ['canvas', await canvasPixels(page, 'view')]]) {
+      const diff = difference(got, want);
+      assert.ok(close(diff), `${what} (CPU wasm) vs native CPU, alpha included: ${JSON.stringify(diff)}`);
+    }
+    assert.deepEqual(page.errors, []);
+    await page.close();
+  } finally {
+    await rgbaSrv.close();
+  }
 });

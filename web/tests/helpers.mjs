@@ -56,16 +56,19 @@ export async function tempDir(name) {
   return mkdtemp(join(tmpdir(), `fd-${name}-`));
 }
 
-// A random checkpoint folder (tiny unless told otherwise).
-export async function checkpoint({ tiny = true, seed = 1 } = {}) {
+// A random checkpoint folder (tiny unless told otherwise). Channels 4 draws transparency, its
+// colour planes over `matte` (the shipped RGBA model's is 0.86).
+export async function checkpoint({ tiny = true, seed = 1, channels = 3, matte = 0 } = {}) {
   const dir = await tempDir('weights');
-  await cargoExample('random_checkpoint', [dir, '--seed', String(seed), ...(tiny ? ['--tiny'] : [])]);
+  const args = [dir, '--seed', String(seed), '--channels', String(channels), '--matte', String(matte)];
+  if (tiny) args.push('--tiny');
+  await cargoExample('random_checkpoint', args);
   return dir;
 }
 
-// The native CPU path's PNG for the same request: the independent reference.
-export async function nativeReference(weights, { prompt, seed, steps, sampler, guidance = 3, init, strength }) {
-  const out = join(await tempDir('ref'), 'ref.png');
+// The native CPU path's PNG (or `ext`: ico, gif) for the same request: the independent reference.
+export async function nativeReference(weights, { prompt, seed, steps, sampler, guidance = 3, init, strength }, ext = 'png') {
+  const out = join(await tempDir('ref'), `ref.${ext}`);
   const args = ['--backend', 'cpu', '--weights', weights, '--prompt', prompt, '--seed', String(seed)];
   args.push('--steps', String(steps), '--sampler', sampler, '--guidance', String(guidance), '--out', out);
   if (init) args.push('--init', init, '--strength', String(strength));
@@ -90,22 +93,57 @@ export async function pixels(page, src) {
 
 export const dataUrl = (png) => `data:image/png;base64,${png.toString('base64')}`;
 
-// Per-channel differences in 8-bit levels over RGB: the mean, the largest, and the share of
-// values more than 4 levels apart.
+// Per-channel differences in 8-bit levels, on premultiplied values (colour × alpha, and alpha
+// itself): the mean, the largest, and the share of values more than 4 levels apart. A
+// transparent pixel's straight colour is invisible (and canvases round it away), so it only
+// counts through its alpha. For opaque images this is the plain RGB difference.
 export function difference(a, b) {
   let sum = 0;
   let max = 0;
   let far = 0;
   let count = 0;
   for (let i = 0; i < a.data.length; i++) {
-    if (i % 4 === 3) continue;
-    const d = Math.abs(a.data[i] - b.data[i]);
+    const alpha = i - (i % 4) + 3;
+    const d = i === alpha
+      ? Math.abs(a.data[i] - b.data[i])
+      : Math.abs(a.data[i] * a.data[alpha] - b.data[i] * b.data[alpha]) / 255;
     sum += d;
     max = Math.max(max, d);
     far += d > 4 ? 1 : 0;
     count++;
   }
   return { mean: sum / count, max, outliers: far / count };
+}
+
+// How many pixels are transparent, partly transparent and opaque: an alpha test means
+// something only where the reference has all three.
+export function alphaCounts(image) {
+  const counts = { clear: 0, partial: 0, opaque: 0 };
+  for (let i = 3; i < image.data.length; i += 4) {
+    const a = image.data[i];
+    counts[a === 0 ? 'clear' : a === 255 ? 'opaque' : 'partial']++;
+  }
+  return counts;
+}
+
+// The PNG of each entry of an ICO file (16-byte directory entries after a 6-byte header; bytes
+// 8..12 of an entry are the image's length, 12..16 its offset).
+export function icoImages(bytes) {
+  const count = bytes.readUInt16LE(4);
+  return Array.from({ length: count }, (_, i) => {
+    const entry = 6 + 16 * i;
+    const [length, offset] = [bytes.readUInt32LE(entry + 8), bytes.readUInt32LE(entry + 12)];
+    return { width: bytes[entry] || 256, png: bytes.subarray(offset, offset + length) };
+  });
+}
+
+// The pixels of a canvas on the page, by element id.
+export async function canvasPixels(page, id) {
+  return page.evaluate((id) => {
+    const canvas = document.getElementById(id);
+    const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+    return { width: canvas.width, height: canvas.height, data: [...data] };
+  }, id);
 }
 
 // Equal within float tolerance: random weights amplify the last bits of a few values, so a

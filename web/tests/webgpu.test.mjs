@@ -5,22 +5,27 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import {
-  checkpoint, close, dataUrl, difference, generate, launch, nativeReference, openDemo, pixels, server, tempDir,
+  alphaCounts, canvasPixels, checkpoint, close, dataUrl, difference, generate, icoImages, launch, nativeReference,
+  openDemo, pixels, server, tempDir,
 } from './helpers.mjs';
 
 const REQUEST = { prompt: 'hippo', seed: 7, steps: 4, sampler: 'ddim' };
 const QUERY = `backend=webgpu&prompt=hippo&seed=7&steps=4&sampler=ddim`;
-let weights, srv, browser;
+let weights, srv, rgbaWeights, rgbaSrv, browser;
 
 before(async () => {
   weights = await checkpoint();
   srv = await server(weights);
+  // Four channels: a checkpoint that draws transparency (premultiplied RGBA).
+  rgbaWeights = await checkpoint({ channels: 4, matte: 0.86 });
+  rgbaSrv = await server(rgbaWeights);
   browser = await launch({ webgpu: true });
 });
 
 after(async () => {
   await browser?.close();
   await srv?.close();
+  await rgbaSrv?.close();
 });
 
 // Counts the favicon's changes from now on.
@@ -117,6 +122,54 @@ test('downloads_give_a_png_and_a_four_size_ico', async () => {
   const icoBytes = await readDownload(ico);
   assert.deepEqual([...icoBytes.subarray(0, 6)], [0, 0, 1, 0, 4, 0], 'ICO header with 4 images');
   assert.deepEqual([0, 1, 2, 3].map((i) => icoBytes[6 + 16 * i]), [16, 32, 48, 64]);
+  await page.close();
+});
+
+test('an_rgba_checkpoint_puts_the_native_alpha_on_the_favicon_canvas_and_downloads', async () => {
+  const reference = await nativeReference(rgbaWeights, REQUEST);
+  const page = await openDemo(browser, rgbaSrv.url, QUERY);
+  const want = await pixels(page, dataUrl(reference));
+  const counts = alphaCounts(want);
+  assert.ok(counts.clear && counts.partial && counts.opaque, `the reference has every kind of alpha: ${JSON.stringify(counts)}`);
+  assert.match(await page.textContent('#backend'), /RGBA/);
+  const favicon = await generate(page);
+  for (const [what, got] of [['favicon', await pixels(page, favicon)], ['canvas', await canvasPixels(page, 'view')]]) {
+    assert.deepEqual([got.width, got.height], [64, 64]);
+    const diff = difference(got, want);
+    assert.ok(close(diff), `${what} (WebGPU) vs native CPU, alpha included: ${JSON.stringify(diff)}`);
+  }
+  const [png] = await Promise.all([page.waitForEvent('download'), page.click('#download-png')]);
+  const downloaded = await pixels(page, dataUrl(await readDownload(png)));
+  assert.ok(close(difference(downloaded, want)), 'the PNG download keeps the alpha');
+  const [ico] = await Promise.all([page.waitForEvent('download'), page.click('#download-ico')]);
+  const nativeIco = icoImages(await nativeReference(rgbaWeights, REQUEST, 'ico'));
+  const ours = icoImages(await readDownload(ico));
+  assert.deepEqual(ours.map((e) => e.width), [16, 32, 48, 64]);
+  for (const [i, entry] of ours.entries()) {
+    const diff = difference(await pixels(page, dataUrl(entry.png)), await pixels(page, dataUrl(nativeIco[i].png)));
+    assert.ok(close(diff), `ICO ${entry.width} px vs native: ${JSON.stringify(diff)}`);
+  }
+  assert.deepEqual(page.errors, []);
+  await page.close();
+});
+
+test('an_rgba_favicon_diffuses_like_native_img2img_of_the_same_rgba_input', async () => {
+  const page = await openDemo(browser, rgbaSrv.url, QUERY);
+  await generate(page);
+  await page.fill('#strength', '0.6');
+  await page.click('#diffuse');
+  await page.waitForFunction(() => ['done', 'failed'].includes(document.body.dataset.state), null, { timeout: 120_000 });
+  assert.equal(await page.textContent('#error'), '');
+  const input = await page.getAttribute('#diffuse-input', 'src');
+  const inputBytes = Buffer.from(input.split(',')[1], 'base64');
+  const counts = alphaCounts(await pixels(page, input));
+  assert.ok(counts.clear && counts.opaque, `the input favicon is transparent in places: ${JSON.stringify(counts)}`);
+  const inputFile = join(await tempDir('init'), 'init.png');
+  await writeFile(inputFile, inputBytes);
+  const reference = await nativeReference(rgbaWeights, { ...REQUEST, init: inputFile, strength: 0.6 });
+  const favicon = await page.evaluate(() => document.querySelector('link[rel~="icon"]').href);
+  const diff = difference(await pixels(page, favicon), await pixels(page, dataUrl(reference)));
+  assert.ok(close(diff), `RGBA img2img WebGPU vs native CPU: ${JSON.stringify(diff)}`);
   await page.close();
 });
 

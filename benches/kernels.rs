@@ -213,7 +213,7 @@ fn main() {
     let eps: Vec<f32> = normal(&[cfg.image_len()], 8).to_vec1().unwrap();
     let start: Vec<f32> = normal(&[cfg.image_len()], 9).to_vec1().unwrap();
     bench_op(&mut c, "sampler_step", gpu.as_mut(), "sampler_step", &mut |b| {
-        b.iter_batched_ref(|| start.clone(), |x| apply_step(&step, 3, x, &eps, &eps), BatchSize::SmallInput)
+        b.iter_batched_ref(|| start.clone(), |x| apply_step(&step, 3, x, &eps, Some(&eps)), BatchSize::SmallInput)
     });
     c.final_summary();
 }

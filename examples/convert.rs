@@ -51,6 +51,8 @@ struct Args {
     image_size: Option<usize>,
     #[arg(long)]
     timesteps: Option<usize>,
+    /// The cosine schedule's offset s: the seed trains with 3e-5 (train_hippos.py), its browser
+    /// sampler and our default use 1e-4. Written to config.json as `schedule_offset`.
     #[arg(long)]
     schedule_offset: Option<f64>,
     /// The vocabulary of a prompt-conditioned checkpoint: one word per line, in row order.

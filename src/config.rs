@@ -22,7 +22,9 @@ pub struct Config {
     pub time_dim: usize,
     /// Number of diffusion timesteps T.
     pub timesteps: usize,
-    /// The cosine schedule's offset s.
+    /// The cosine schedule's offset s. The default, 1e-4, is what the seed's browser sampler
+    /// uses; the seed trains with 3e-5 (`train_hippos.py`), so a checkpoint trained that way
+    /// samples as trained with `"schedule_offset": 3e-5` in its config.json.
     pub schedule_offset: f64,
     /// RMS-normalise each head's queries and keys before q·kᵀ/√d (no parameters), which bounds
     /// the attention logits by √d. Off in the seed's architecture; on in the shipped model,
@@ -33,6 +35,10 @@ pub struct Config {
     /// premultiplied alpha. The shipped RGBA model uses 0.86, the mean of the pastel backgrounds
     /// its RGB parent was trained on, so it started from that model (train/widen.py).
     pub matte: f32,
+    /// Whether the checkpoint has the x0 head (`proj_fin`). The seed's browser export (WTS1) has
+    /// none; without it every sampler step goes through ε, as the seed's own sampler does, and
+    /// the x0 previews are derived from ε.
+    pub x0_head: bool,
     /// Prompt words, in `prompt_embed` row order (row 0 is the empty prompt, so word i is row i + 1).
     pub vocab: Option<Vec<String>>,
     /// A file beside `config.json` with one vocabulary word per line, used when `vocab` is absent.
@@ -55,6 +61,7 @@ impl Default for Config {
             schedule_offset: 1e-4,
             qk_norm: false,
             matte: 0.0,
+            x0_head: true,
             vocab: None,
             vocab_file: None,
         }

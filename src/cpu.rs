@@ -5,7 +5,7 @@ use candle_core::Tensor;
 use crate::error::Result;
 use crate::model::Dit;
 use crate::pipeline::{Engine, Job, Preview, StepEvent};
-use crate::sampler::{apply_step, guide, initial_x};
+use crate::sampler::{apply_step, guide, initial_x, x0_from_eps};
 
 pub struct CpuEngine {
     model: Dit,
@@ -16,8 +16,9 @@ impl CpuEngine {
         CpuEngine { model }
     }
 
-    /// One guided forward pass on `x` (`[B, C, H, W]` flat) at timestep `t`: returns (ε, x0).
-    pub fn predict(&self, job: &Job, x: &[f32], t: u32) -> Result<(Vec<f32>, Vec<f32>)> {
+    /// One guided forward pass on `x` (`[B, C, H, W]` flat) at timestep `t`: returns ε, and x0
+    /// where the checkpoint has that head.
+    pub fn predict(&self, job: &Job, x: &[f32], t: u32) -> Result<(Vec<f32>, Option<Vec<f32>>)> {
         let cfg = self.model.config();
         let b = job.batch;
         let shape = (b, cfg.channels, cfg.image_size, cfg.image_size);
@@ -32,9 +33,9 @@ impl CpuEngine {
         let c = self.model.condition(&vec![t as f32; prompts.len()], &prompts)?;
         let pred = self.model.forward(&input, &c)?;
         let flat = |t: Tensor| -> Result<Vec<f32>> { Ok(t.flatten_all()?.to_vec1::<f32>()?) };
-        let (eps, x0) = (flat(pred.eps)?, flat(pred.x0)?);
+        let (eps, x0) = (flat(pred.eps)?, pred.x0.map(flat).transpose()?);
         Ok(match job.guidance {
-            Some(g) => (combine(&eps, g), combine(&x0, g)),
+            Some(g) => (combine(&eps, g), x0.map(|x0| combine(&x0, g))),
             None => (eps, x0),
         })
     }
@@ -55,12 +56,18 @@ impl Engine for CpuEngine {
         let len = job.batch * self.model.config().image_len();
         let mut x = initial_x(&job.plan.start, job.seed, job.init.as_deref(), len);
         let total = job.plan.steps.len();
+        job.plan.check_heads(self.model.config().x0_head)?;
         for (index, step) in job.plan.steps.iter().enumerate() {
             let (eps, x0) = self.predict(job, &x, step.t)?;
-            apply_step(step, job.seed, &mut x, &eps, &x0);
+            // Without the x0 head, the preview is the x0 that ε implies at this step's x.
+            let derived = match (&x0, job.preview) {
+                (None, Preview::X0) => Some(x0_from_eps(step.alpha_bar, &x, &eps)),
+                _ => None,
+            };
+            apply_step(step, job.seed, &mut x, &eps, x0.as_deref())?;
             let preview = match job.preview {
                 Preview::None => None,
-                Preview::X0 => Some(x0.as_slice()),
+                Preview::X0 => x0.as_deref().or(derived.as_deref()),
                 Preview::Xt => Some(x.as_slice()),
             };
             on_step(StepEvent { index, total, t: step.t, preview });

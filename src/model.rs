@@ -234,10 +234,11 @@ impl Block {
     }
 }
 
-/// Both heads' outputs, unpatchified to `[B, C, H, W]`.
+/// The heads' outputs, unpatchified to `[B, C, H, W]`: ε always, x0 where the checkpoint has
+/// the x0 head (`Config::x0_head`).
 pub struct Prediction {
     pub eps: Tensor,
-    pub x0: Tensor,
+    pub x0: Option<Tensor>,
 }
 
 pub struct Dit {
@@ -251,7 +252,7 @@ pub struct Dit {
     modulation: Modulation,
     final_norm: AdaLn,
     to_pixels: Linear,
-    proj_fin: Linear,
+    proj_fin: Option<Linear>,
 }
 
 impl Dit {
@@ -272,7 +273,10 @@ impl Dit {
             modulation: Modulation::new(cfg, &vb)?,
             final_norm: AdaLn { index: 2 * cfg.depth, dim: cfg.dim },
             to_pixels: linear_no_bias(cfg.dim, cfg.patch_dim(), vb.pp("to_pixels"))?,
-            proj_fin: linear(cfg.dim, cfg.patch_dim(), vb.pp("proj_fin"))?,
+            proj_fin: match cfg.x0_head {
+                true => Some(linear(cfg.dim, cfg.patch_dim(), vb.pp("proj_fin"))?),
+                false => None,
+            },
             device,
         })
     }
@@ -296,10 +300,24 @@ impl Dit {
         Ok(Some(Tensor::cat(&rows, 0)?))
     }
 
-    /// The conditioning vector c = time embedding (+ prompt vector), `[B, time_dim]`.
+    /// The conditioning vector c = time embedding (+ prompt vector), `[B, time_dim]`, for one
+    /// timestep per batch item. `prompts` holds one entry per item (`Checkpoint::encode_prompt`),
+    /// or is empty: every item then gets the empty prompt, which is all an unconditional model
+    /// takes.
     pub fn condition(&self, t: &[f32], prompts: &[Vec<u32>]) -> Result<Tensor> {
+        if !prompts.is_empty() && prompts.len() != t.len() {
+            return Err(candle_core::Error::Msg(format!(
+                "condition: {} timesteps but {} prompts; give one prompt per timestep, or none",
+                t.len(),
+                prompts.len()
+            )));
+        }
         let temb = self.time_mlp.forward(t, &self.device)?;
-        match self.prompt_vectors(prompts)? {
+        let vectors = match prompts {
+            [] => self.prompt_vectors(&vec![Vec::new(); t.len()])?,
+            _ => self.prompt_vectors(prompts)?,
+        };
+        match vectors {
             Some(p) => temb + p,
             None => Ok(temb),
         }
@@ -331,9 +349,15 @@ impl Dit {
         let h = self.final_norm.forward(&h, &mods)?;
         trace("final_norm", &h);
         let eps = unpatchify(&linear_rows(&self.to_pixels, &h)?, cfg.patch_size, cfg.channels)?;
-        let x0 = unpatchify(&linear_rows(&self.proj_fin, &h)?, cfg.patch_size, cfg.channels)?;
         trace("eps", &eps);
-        trace("x0", &x0);
+        let x0 = match &self.proj_fin {
+            Some(head) => {
+                let x0 = unpatchify(&linear_rows(head, &h)?, cfg.patch_size, cfg.channels)?;
+                trace("x0", &x0);
+                Some(x0)
+            }
+            None => None,
+        };
         Ok(Prediction { eps, x0 })
     }
 }

@@ -249,7 +249,7 @@ pub fn job(checkpoint: &Checkpoint, req: &Request) -> Result<Job> {
     let prompt = checkpoint.encode_prompt(&req.prompt)?;
     let schedule = Schedule::cosine(cfg.timesteps, cfg.schedule_offset);
     let strength = req.init.as_ref().map(|_| req.strength);
-    let plan = Plan::new(&schedule, req.sampler, req.steps, strength)?;
+    let plan = Plan::new(&schedule, req.sampler, req.steps, strength, cfg.x0_head)?;
     let init = match &req.init {
         Some(image) if image.len() != cfg.image_len() => {
             return Err(Error::Request(format!(

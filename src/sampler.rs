@@ -10,13 +10,22 @@
 //! (β clipped to 0.999) that form multiplies the ε head's error by 31.6 for DDPM and by ~80 for
 //! DDIM, so an ε error of 0.05 puts 1.6–4 standard deviations of garbage into x. The same update
 //! written through x0 (substituting ε = (x_t − √ᾱ·x0)/√(1−ᾱ)) is the identical function for a
-//! model whose heads agree, and multiplies the x0 head's error by at most 1. So a step whose ε
-//! coefficient exceeds `X0_HEAD_ABOVE` reads the x0 head instead; with the default schedule that
-//! is only the step from t = T−1.
+//! model whose heads agree, and multiplies the x0 head's error by at most 1. So where the
+//! checkpoint has an x0 head (`Config::x0_head`), a step whose ε coefficient exceeds
+//! `X0_HEAD_ABOVE` reads it instead; with the default schedule that is only the step from
+//! t = T−1. A checkpoint without one (the seed's WTS1 export) takes the seed's ε update at every
+//! step, and its x0 previews are the x0 that ε implies ([`x0_from_eps`]).
+//!
+//! Outside the pipeline, [`Step::ddpm`] and [`Step::ddim`] give one step's coefficients for any
+//! timestep, and [`Step::apply`] / [`step_batch`] apply them with the caller's noise, so a loop
+//! written elsewhere (PyTorch, a paper's pseudo-code) can be reproduced step by step.
 
 use crate::error::{Error, Result};
 use crate::noise;
 use crate::schedule::Schedule;
+
+mod step;
+pub use step::{apply_step, step_batch, x0_from_eps, Head, Step, X0_HEAD_ABOVE};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SamplerKind {
@@ -33,36 +42,6 @@ impl std::str::FromStr for SamplerKind {
             "ddim" => Ok(SamplerKind::Ddim),
             other => Err(Error::Request(format!("unknown sampler `{other}`, expected `ddpm` or `ddim`"))),
         }
-    }
-}
-
-/// The model output a step's update reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Head {
-    #[default]
-    Eps = 0,
-    X0 = 1,
-}
-
-/// A step reads the x0 head when the ε form's coefficient on ε is larger than this (see the
-/// module documentation).
-pub const X0_HEAD_ABOVE: f64 = 2.0;
-
-/// One denoising step: the model sees timestep `t`, then `x ← a·x + b·p + c·z` with p the guided
-/// output of `head`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Step {
-    pub t: u32,
-    pub a: f32,
-    pub b: f32,
-    pub c: f32,
-    pub head: Head,
-}
-
-impl Step {
-    /// The noise stream this step draws z from.
-    pub fn noise_tag(&self) -> u32 {
-        self.t
     }
 }
 
@@ -93,8 +72,15 @@ fn timesteps(kind: SamplerKind, t_start: usize, count: usize) -> Vec<usize> {
 
 impl Plan {
     /// `steps` is the DDIM step count (DDPM always visits every timestep it covers);
-    /// `strength` in (0, 1] starts from an image noised to `round(strength·(T−1))` instead of pure noise.
-    pub fn new(schedule: &Schedule, kind: SamplerKind, steps: usize, strength: Option<f32>) -> Result<Self> {
+    /// `strength` in (0, 1] starts from an image noised to `round(strength·(T−1))` instead of pure
+    /// noise; `x0_head` says whether the checkpoint has that head (`Config::x0_head`).
+    pub fn new(
+        schedule: &Schedule,
+        kind: SamplerKind,
+        steps: usize,
+        strength: Option<f32>,
+        x0_head: bool,
+    ) -> Result<Self> {
         let t_max = schedule.len();
         if steps == 0 || steps > t_max {
             return Err(Error::Request(format!("steps must be in 1..={t_max}, found {steps}")));
@@ -114,41 +100,28 @@ impl Plan {
             None => steps,
         };
         let ts = timesteps(kind, t_start, count);
-        let ab = &schedule.alpha_bars;
         let steps = ts
             .iter()
             .enumerate()
-            .map(|(i, &t)| {
-                // (a, b) of the ε form, (a, b) of the x0 form, and c.
-                let (eps_form, x0_form, c) = match kind {
-                    SamplerKind::Ddpm => {
-                        let beta = schedule.betas[t];
-                        let prev = if t > 0 { ab[t - 1] } else { 1.0 };
-                        let eps_form =
-                            (1.0 / (1.0 - beta).sqrt(), -beta / ((1.0 - ab[t]).sqrt() * (1.0 - beta).sqrt()));
-                        let x0_form =
-                            ((1.0 - beta).sqrt() * (1.0 - prev) / (1.0 - ab[t]), prev.sqrt() * beta / (1.0 - ab[t]));
-                        (eps_form, x0_form, if t > 0 { beta.sqrt() } else { 0.0 })
-                    }
-                    SamplerKind::Ddim => {
-                        let prev = ts.get(i + 1).map_or(1.0, |&p| ab[p]);
-                        let eps_form =
-                            ((prev / ab[t]).sqrt(), (1.0 - prev).sqrt() - (prev * (1.0 - ab[t]) / ab[t]).sqrt());
-                        let x0_form = (
-                            ((1.0 - prev) / (1.0 - ab[t])).sqrt(),
-                            prev.sqrt() - ((1.0 - prev) * ab[t] / (1.0 - ab[t])).sqrt(),
-                        );
-                        (eps_form, x0_form, 0.0)
-                    }
-                };
-                let ((a, b), head) =
-                    if eps_form.1.abs() > X0_HEAD_ABOVE { (x0_form, Head::X0) } else { (eps_form, Head::Eps) };
-                Step { t: t as u32, a: a as f32, b: b as f32, c: c as f32, head }
+            .map(|(i, &t)| match kind {
+                SamplerKind::Ddpm => Step::ddpm(schedule, t, x0_head),
+                SamplerKind::Ddim => Step::ddim(schedule, t, ts.get(i + 1).copied(), x0_head),
             })
             .collect();
-        let start =
-            Start { t: t_start as u32, signal: ab[t_start].sqrt() as f32, noise: (1.0 - ab[t_start]).sqrt() as f32 };
+        let ab = schedule.alpha_bars[t_start];
+        let start = Start { t: t_start as u32, signal: ab.sqrt() as f32, noise: (1.0 - ab).sqrt() as f32 };
         Ok(Plan { start, steps })
+    }
+
+    /// Refuses a plan with a step that reads the x0 head when the checkpoint has none.
+    pub fn check_heads(&self, x0_head: bool) -> Result<()> {
+        match self.steps.iter().find(|s| s.head == Head::X0) {
+            Some(step) if !x0_head => Err(Error::Request(format!(
+                "the step at t = {} reads the x0 head, but this checkpoint has none (`x0_head: false`)",
+                step.t
+            ))),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -169,26 +142,6 @@ pub fn guide(uncond: f32, cond: f32, guidance: f32) -> f32 {
     uncond + guidance * (cond - uncond)
 }
 
-/// `x ← a·x + b·p + c·z` with p the step's head (`eps` or `x0`) and z drawn from the step's own
-/// noise stream.
-pub fn apply_step(step: &Step, seed: u64, x: &mut [f32], eps: &[f32], x0: &[f32]) {
-    let p = match step.head {
-        Head::Eps => eps,
-        Head::X0 => x0,
-    };
-    if step.c == 0.0 {
-        for (xi, &e) in x.iter_mut().zip(p) {
-            *xi = step.a * *xi + step.b * e;
-        }
-        return;
-    }
-    let mut z = vec![0.0; x.len()];
-    noise::fill_normal(seed, step.noise_tag(), &mut z);
-    for ((xi, &e), &zi) in x.iter_mut().zip(p).zip(&z) {
-        *xi = step.a * *xi + step.b * e + step.c * zi;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,21 +151,44 @@ mod tests {
     }
 
     #[test]
-    fn ddpm_step_matches_the_seed_formula() {
+    fn ddpm_step_matches_the_seed_formula_with_and_without_the_x0_head() {
         // x ← (x − β/√(1−ᾱ)·ε)/√(1−β) + √β·z, evaluated directly in f64.
         let s = sched();
-        let plan = Plan::new(&s, SamplerKind::Ddpm, 32, None).unwrap();
-        assert_eq!(plan.steps.len(), 32);
-        let (x, eps, z) = (0.3f64, -0.7f64, 0.2f64);
-        for step in &plan.steps {
-            let t = step.t as usize;
-            let (beta, ab) = (s.betas[t], s.alpha_bars[t]);
-            let noise = if t > 0 { beta.sqrt() * z } else { 0.0 };
-            let expected = (x - beta / (1.0 - ab).sqrt() * eps) / (1.0 - beta).sqrt() + noise;
-            let got = step.a as f64 * x + step.b as f64 * head_value(step, &s, x, eps) + step.c as f64 * z;
-            assert!((got - expected).abs() < 1e-4 * expected.abs().max(1.0), "t={t}: {got} vs {expected}");
+        for x0_head in [true, false] {
+            let plan = Plan::new(&s, SamplerKind::Ddpm, 32, None, x0_head).unwrap();
+            assert_eq!(plan.steps.len(), 32);
+            let (x, eps, z) = (0.3f64, -0.7f64, 0.2f64);
+            for step in &plan.steps {
+                let t = step.t as usize;
+                let (beta, ab) = (s.betas[t], s.alpha_bars[t]);
+                assert_eq!(step.alpha_bar, ab as f32);
+                let noise = if t > 0 { beta.sqrt() * z } else { 0.0 };
+                let expected = (x - beta / (1.0 - ab).sqrt() * eps) / (1.0 - beta).sqrt() + noise;
+                let got = step.a as f64 * x + step.b as f64 * head_value(step, &s, x, eps) + step.c as f64 * z;
+                assert!((got - expected).abs() < 1e-4 * expected.abs().max(1.0), "t={t}: {got} vs {expected}");
+            }
+            assert_eq!(plan.steps.last().unwrap().c, 0.0);
         }
-        assert_eq!(plan.steps.last().unwrap().c, 0.0);
+    }
+
+    #[test]
+    fn without_the_x0_head_every_step_reads_eps_even_from_t_max() {
+        let s = sched();
+        for (kind, steps) in [(SamplerKind::Ddpm, 32), (SamplerKind::Ddim, 8)] {
+            let plan = Plan::new(&s, kind, steps, None, false).unwrap();
+            assert!(plan.steps.iter().all(|st| st.head == Head::Eps), "{kind:?}");
+            assert!(plan.check_heads(false).is_ok());
+        }
+        // The seed's first step, t = 31 with β = 0.999: ε enters with weight β/(√(1−ᾱ)·√(1−β)).
+        let first = Step::ddpm(&s, 31, false);
+        let (beta, ab) = (s.betas[31], s.alpha_bars[31]);
+        assert_eq!(first.b, (-beta / ((1.0 - ab).sqrt() * (1.0 - beta).sqrt())) as f32);
+        assert!(first.b < -31.0);
+        // A plan made for a checkpoint with the head is refused by one without it.
+        let with_head = Plan::new(&s, SamplerKind::Ddpm, 32, None, true).unwrap();
+        assert!(with_head.check_heads(false).unwrap_err().to_string().contains("t = 31"));
+        let mut x = vec![0.0; 4];
+        assert!(with_head.steps[0].apply(&mut x, &[0.0; 4], None, &[0.0; 4]).is_err());
     }
 
     /// What a model whose heads agree predicts for the step's head, given its ε at `x`.
@@ -228,7 +204,7 @@ mod tests {
     fn only_the_first_step_of_the_cosine_schedule_reads_the_x0_head() {
         let s = sched();
         for (kind, steps) in [(SamplerKind::Ddpm, 32), (SamplerKind::Ddim, 8), (SamplerKind::Ddim, 32)] {
-            let plan = Plan::new(&s, kind, steps, None).unwrap();
+            let plan = Plan::new(&s, kind, steps, None, true).unwrap();
             let heads: Vec<Head> = plan.steps.iter().map(|st| st.head).collect();
             assert_eq!(heads[0], Head::X0, "{kind:?} {steps}");
             assert!(heads[1..].iter().all(|&h| h == Head::Eps), "{kind:?} {steps}: {heads:?}");
@@ -236,7 +212,7 @@ mod tests {
             assert!(plan.steps.iter().all(|st| (st.b as f64).abs() <= X0_HEAD_ABOVE), "{kind:?} {steps}");
         }
         // Img2img from t = 16 never needs it.
-        let plan = Plan::new(&s, SamplerKind::Ddpm, 32, Some(0.5)).unwrap();
+        let plan = Plan::new(&s, SamplerKind::Ddpm, 32, Some(0.5), true).unwrap();
         assert!(plan.steps.iter().all(|st| st.head == Head::Eps));
     }
 
@@ -244,7 +220,7 @@ mod tests {
     fn ddim_step_recovers_x0_exactly_when_eps_is_right() {
         // If x_t = √ᾱ x0 + √(1−ᾱ) ε and the model predicts that ε, DDIM lands on x_prev built from the same x0 and ε.
         let s = sched();
-        let plan = Plan::new(&s, SamplerKind::Ddim, 8, None).unwrap();
+        let plan = Plan::new(&s, SamplerKind::Ddim, 8, None, true).unwrap();
         let ts: Vec<u32> = plan.steps.iter().map(|st| st.t).collect();
         assert_eq!(ts, vec![31, 26, 22, 17, 13, 8, 4, 0]);
         let (x0, eps) = (0.4f64, -1.3f64);
@@ -261,13 +237,13 @@ mod tests {
     #[test]
     fn img2img_starts_part_way_and_mixes_signal_and_noise() {
         let s = sched();
-        let plan = Plan::new(&s, SamplerKind::Ddpm, 32, Some(0.5)).unwrap();
+        let plan = Plan::new(&s, SamplerKind::Ddpm, 32, Some(0.5), true).unwrap();
         assert_eq!(plan.start.t, 16);
         assert_eq!(plan.steps.len(), 17);
         let ab = s.alpha_bars[16];
         assert!((plan.start.signal as f64 - ab.sqrt()).abs() < 1e-6);
         assert!((plan.start.signal.powi(2) + plan.start.noise.powi(2) - 1.0).abs() < 1e-5);
-        let ddim = Plan::new(&s, SamplerKind::Ddim, 8, Some(0.5)).unwrap();
+        let ddim = Plan::new(&s, SamplerKind::Ddim, 8, Some(0.5), true).unwrap();
         assert_eq!(ddim.steps.len(), 4);
         assert_eq!(ddim.steps[0].t, 16);
     }
@@ -275,12 +251,12 @@ mod tests {
     #[test]
     fn bad_step_counts_and_strengths_are_refused() {
         let s = sched();
-        assert!(Plan::new(&s, SamplerKind::Ddim, 0, None).is_err());
-        assert!(Plan::new(&s, SamplerKind::Ddim, 33, None).is_err());
-        assert!(Plan::new(&s, SamplerKind::Ddpm, 8, None).is_err());
-        assert!(Plan::new(&s, SamplerKind::Ddpm, 32, Some(0.0)).is_err());
-        assert!(Plan::new(&s, SamplerKind::Ddpm, 32, Some(1.5)).is_err());
-        assert!(Plan::new(&s, SamplerKind::Ddpm, 32, Some(f32::NAN)).is_err());
+        assert!(Plan::new(&s, SamplerKind::Ddim, 0, None, true).is_err());
+        assert!(Plan::new(&s, SamplerKind::Ddim, 33, None, true).is_err());
+        assert!(Plan::new(&s, SamplerKind::Ddpm, 8, None, true).is_err());
+        assert!(Plan::new(&s, SamplerKind::Ddpm, 32, Some(0.0), true).is_err());
+        assert!(Plan::new(&s, SamplerKind::Ddpm, 32, Some(1.5), true).is_err());
+        assert!(Plan::new(&s, SamplerKind::Ddpm, 32, Some(f32::NAN), true).is_err());
         assert!("euler".parse::<SamplerKind>().is_err());
     }
 

@@ -18,8 +18,10 @@ pub const WEIGHTS_FILE: &str = "model.safetensors";
 /// The fixed position buffer the seed's state dict carries; checked, then dropped.
 pub const POS_EMBED_BUFFER: &str = "pos_embed.pos_emb";
 const PROMPT_EMBED: &str = "prompt_embed.weight";
+/// The x0 head's tensors, present when `Config::x0_head` is set.
+pub const X0_HEAD: [&str; 2] = ["proj_fin.weight", "proj_fin.bias"];
 
-/// Every tensor a config needs, with its shape, in state-dict order.
+/// Every tensor a config needs, with its shape, in state-dict order (the x0 head last).
 pub fn expected_tensors(cfg: &Config, prompt_rows: Option<usize>) -> Vec<(String, Vec<usize>)> {
     let (dim, inner, mlp, time, patch) = (cfg.dim, cfg.inner_dim(), cfg.mlp_dim(), cfg.time_dim, cfg.patch_dim());
     let mut out = vec![
@@ -46,8 +48,10 @@ pub fn expected_tensors(cfg: &Config, prompt_rows: Option<usize>) -> Vec<(String
     }
     out.extend(norm("final_norm"));
     out.push(("to_pixels.weight".to_string(), vec![patch, dim]));
-    out.push(("proj_fin.weight".to_string(), vec![patch, dim]));
-    out.push(("proj_fin.bias".to_string(), vec![patch]));
+    if cfg.x0_head {
+        out.push((X0_HEAD[0].to_string(), vec![patch, dim]));
+        out.push((X0_HEAD[1].to_string(), vec![patch]));
+    }
     out
 }
 

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use candle_core::DType;
 use favicon_diffusor::convert::{self, wts1, Format, Hints};
+use favicon_diffusor::weights::X0_HEAD;
 use favicon_diffusor::{Checkpoint, Config, Error};
 
 fn port(name: &str) -> PathBuf {
@@ -41,11 +42,12 @@ fn values(ck: &Checkpoint, name: &str) -> Vec<f32> {
     common::flat(&ck.tensors[name])
 }
 
-/// Every tensor of `ck` equals the reference bit for bit, except those `skip` names.
+/// Every tensor of `ck` equals the reference bit for bit; `skip` names tensors `ck` lacks.
 fn assert_matches_reference(ck: &Checkpoint, reference: &HashMap<String, (Vec<usize>, Vec<f32>)>, skip: &[&str]) {
     let mut compared = 0;
     for (name, (shape, expected)) in reference {
         if name == "pos_embed.pos_emb" || skip.contains(&name.as_str()) {
+            assert!(!ck.tensors.contains_key(name), "{name} should be absent");
             continue;
         }
         assert_eq!(ck.tensors[name].dims(), shape.as_slice(), "{name}");
@@ -53,7 +55,7 @@ fn assert_matches_reference(ck: &Checkpoint, reference: &HashMap<String, (Vec<us
         assert!(got.iter().zip(expected).all(|(a, b)| a.to_bits() == b.to_bits()), "{name} differs");
         compared += 1;
     }
-    assert_eq!(compared + skip.len(), ck.tensors.len());
+    assert_eq!(compared, ck.tensors.len());
 }
 
 #[test]
@@ -65,6 +67,9 @@ fn pytorch_state_dict_loads_bit_exact_with_the_config_it_was_built_from() {
     // The position buffer gave the image size; only channels and the schedule offset were guessed.
     let guessed: Vec<&str> = imported.notes.iter().map(|n| n.split(':').next().unwrap()).collect();
     assert_eq!(guessed, ["channels", "schedule_offset"]);
+    // The offset note says both values the seed uses and where to set it.
+    let offset = imported.notes.iter().find(|n| n.starts_with("schedule_offset")).unwrap();
+    assert!(offset.contains("1e-4") && offset.contains("3e-5") && offset.contains("config.json"), "{offset}");
 }
 
 #[test]
@@ -108,19 +113,35 @@ fn conditional_state_dict_needs_its_vocabulary() {
 }
 
 #[test]
-fn wts1_from_the_spec_loads_with_a_zero_x0_head() {
+fn wts1_from_the_spec_loads_without_an_x0_head() {
     let imported = convert::import(&port("uncond.wts1"), &tiny_hints()).unwrap();
     assert_eq!(imported.format, Format::Wts1);
-    let reference = reference("uncond");
-    assert_matches_reference(&imported.checkpoint, &reference, &wts1::X0_HEAD);
-    for name in wts1::X0_HEAD {
-        let zeros = values(&imported.checkpoint, name);
-        assert_eq!(zeros.len(), reference[name].1.len());
-        assert!(zeros.iter().all(|&v| v == 0.0), "{name}");
-    }
-    assert!(imported.notes.iter().any(|n| n.contains("proj_fin")));
+    assert!(!imported.checkpoint.config.x0_head, "WTS1 has no proj_fin, and the config says so");
+    assert_matches_reference(&imported.checkpoint, &reference("uncond"), &X0_HEAD);
+    assert!(imported.notes.iter().any(|n| n.starts_with("x0_head: false")), "{:?}", imported.notes);
     // WTS1 carries no position buffer, so the image size is a guess (the seed's 64).
     assert!(imported.notes.iter().any(|n| n.starts_with("image_size")));
+    // Saved and reopened, the checkpoint still has no x0 head and the model none either.
+    let dir = tempfile::tempdir().unwrap();
+    imported.checkpoint.save(dir.path(), DType::F32).unwrap();
+    let reopened = Checkpoint::open(dir.path()).unwrap();
+    assert!(!reopened.config.x0_head && !reopened.tensors.contains_key(X0_HEAD[0]));
+    let model = reopened.model().unwrap();
+    let size = reopened.config.image_size;
+    let x = candle_core::Tensor::zeros((1, 3, size, size), DType::F32, &candle_core::Device::Cpu).unwrap();
+    let pred = model.forward(&x, &model.condition(&[3.0], &[]).unwrap()).unwrap();
+    assert!(pred.x0.is_none());
+}
+
+#[test]
+fn a_config_that_disagrees_about_the_x0_head_is_refused() {
+    let bytes = std::fs::read(port("uncond.wts1")).unwrap();
+    let claims_head = Config { image_size: 8, ..config("uncond") };
+    let err = convert::import_bytes(&bytes, "uncond.wts1", &tiny_hints(), Some((claims_head.clone(), None)));
+    let msg = err.unwrap_err().to_string();
+    assert!(msg.contains("`x0_head: true`") && msg.contains("lacks the x0 head"), "{msg}");
+    let without = Config { x0_head: false, ..claims_head };
+    convert::import_bytes(&bytes, "uncond.wts1", &tiny_hints(), Some((without, None))).unwrap();
 }
 
 #[test]
@@ -191,4 +212,21 @@ fn conditional_checkpoint_is_refused_as_wts1() {
     let imported = convert::import(&port("cond.pt"), &Hints { vocab: Some(words), ..tiny_hints() }).unwrap();
     let err = wts1::write(&imported.checkpoint).unwrap_err();
     assert!(matches!(err, Error::Checkpoint { .. }) && err.to_string().contains("prompt_embed"), "{err}");
+}
+
+#[test]
+fn seed_export_names_load_from_every_container() {
+    // `dit.py`'s export_matrices() names, saved by torch.save and by the safetensors package
+    // (train/seed_fixtures.py); WTS1 uses them too. None of them carries the x0 head.
+    let reference = reference("uncond");
+    for (file, format) in [
+        ("uncond_export.pt", Format::Pytorch),
+        ("uncond_export.safetensors", Format::Safetensors),
+        ("uncond.wts1", Format::Wts1),
+    ] {
+        let imported = convert::import(&port(file), &tiny_hints()).unwrap();
+        assert_eq!(imported.format, format, "{file}");
+        assert!(!imported.checkpoint.config.x0_head, "{file}");
+        assert_matches_reference(&imported.checkpoint, &reference, &X0_HEAD);
+    }
 }

@@ -96,7 +96,7 @@ fn f32_weights_are_judged_at_f16_tolerance() {
 fn job(ck: &Checkpoint, kind: SamplerKind, steps: usize, guidance: Option<f32>, batch: usize, prompt: &str) -> Job {
     let sched = Schedule::cosine(ck.config.timesteps, ck.config.schedule_offset);
     Job {
-        plan: Plan::new(&sched, kind, steps, None).unwrap(),
+        plan: Plan::new(&sched, kind, steps, None, ck.config.x0_head).unwrap(),
         seed: 77,
         batch,
         prompt: ck.encode_prompt(prompt).unwrap(),
@@ -160,13 +160,13 @@ fn gpu_noise_is_the_cpu_noise() {
     // a = 1, b = c = 0 leaves the initial noise; a = b = 0, c = 1 leaves the step's own noise.
     base.plan = Plan {
         start: Start { t: 7, signal: 0.0, noise: 1.0 },
-        steps: vec![Step { t: 0, a: 1.0, b: 0.0, c: 0.0, head: Head::Eps }],
+        steps: vec![Step { t: 0, a: 1.0, b: 0.0, c: 0.0, head: Head::Eps, alpha_bar: 1.0 }],
     };
     let initial = gpu.run(&base, &mut |_| {}).unwrap();
     let want = initial_x(&base.plan.start, base.seed, None, initial.len());
     let worst = initial.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
     assert!(worst < 1e-4, "initial noise differs by {worst}");
-    base.plan.steps = vec![Step { t: 5, a: 0.0, b: 0.0, c: 1.0, head: Head::Eps }];
+    base.plan.steps = vec![Step { t: 5, a: 0.0, b: 0.0, c: 1.0, head: Head::Eps, alpha_bar: 1.0 }];
     let stepped = gpu.run(&base, &mut |_| {}).unwrap();
     let mut z = vec![0f32; stepped.len()];
     noise::fill_normal(base.seed, 5, &mut z);
@@ -257,7 +257,7 @@ fn img2img_on_the_gpu_matches_the_cpu() {
     let init: Vec<f32> = (0..2 * len).map(|i| ((i % 11) as f32 / 5.0) - 1.0).collect();
     let sched = Schedule::cosine(ck.config.timesteps, ck.config.schedule_offset);
     let mut job = job(&ck, SamplerKind::Ddpm, 8, Some(2.0), 2, "heart");
-    job.plan = Plan::new(&sched, SamplerKind::Ddpm, 8, Some(0.5)).unwrap();
+    job.plan = Plan::new(&sched, SamplerKind::Ddpm, 8, Some(0.5), true).unwrap();
     job.init = Some(init);
     compare_samples(&ck, &[("img2img", job)]);
 }

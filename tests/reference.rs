@@ -5,7 +5,7 @@ mod common;
 
 use candle_core::Device;
 use common::*;
-use favicon_diffusor::sampler::{apply_step, Head, Step};
+use favicon_diffusor::sampler::{apply_step, step_batch, Head, Step};
 use favicon_diffusor::schedule::Schedule;
 use favicon_diffusor::{noise, Checkpoint};
 
@@ -20,33 +20,22 @@ fn check_case(case: &str, ck: &Checkpoint) {
     let t = flat(&io["t"]);
     let c = model.condition(&t, &ids).unwrap();
     let pred = model.forward(&io["x"], &c).unwrap();
-    for (name, got) in [("eps", &pred.eps), ("x0", &pred.x0)] {
+    let x0 = pred.x0.as_ref().expect("the fixtures have the x0 head");
+    for (name, got) in [("eps", &pred.eps), ("x0", x0)] {
         let err = max_rel_err(&flat(got), &flat(&io[name]));
         assert!(err <= REL_TOL, "{case}: {name} differs from PyTorch by {err:e} (relative)");
     }
-    // One DDPM step with the fixture's z, per batch row (each row has its own t).
+    // One DDPM step with the fixture's z, each batch row at its own t (the twin's ddpm_step
+    // picks the same head: x0 at t = T−1).
     let cfg = &ck.config;
     let sched = Schedule::cosine(cfg.timesteps, cfg.schedule_offset);
-    let plan =
-        favicon_diffusor::sampler::Plan::new(&sched, favicon_diffusor::SamplerKind::Ddpm, cfg.timesteps, None).unwrap();
-    let (x, z, want) = (flat(&io["x"]), flat(&io["z"]), flat(&io["x_next"]));
-    let (eps, x0) = (flat(&pred.eps), flat(&pred.x0));
+    let steps: Vec<Step> = t.iter().map(|&ti| Step::ddpm(&sched, ti as usize, cfg.x0_head)).collect();
+    let next = flat(&step_batch(&steps, &io["x"], &pred.eps, Some(x0), &io["z"]).unwrap());
+    let want = flat(&io["x_next"]);
     let n = cfg.image_len();
-    for (row, &ti) in t.iter().enumerate() {
-        let step: Step = *plan.steps.iter().find(|s| s.t == ti as u32).unwrap();
-        // The twin's ddpm_step picks the same head (x0 at t = T−1).
-        let head = match step.head {
-            Head::Eps => &eps,
-            Head::X0 => &x0,
-        };
+    for (row, ti) in t.iter().enumerate() {
         let r = row * n..(row + 1) * n;
-        let got: Vec<f32> = x[r.clone()]
-            .iter()
-            .zip(&head[r.clone()])
-            .zip(&z[r.clone()])
-            .map(|((&x, &e), &z)| step.a * x + step.b * e + step.c * z)
-            .collect();
-        let err = max_rel_err(&got, &want[r]);
+        let err = max_rel_err(&next[r.clone()], &want[r]);
         assert!(err <= REL_TOL, "{case}: DDPM step at t={ti} differs by {err:e}");
     }
 }
@@ -139,9 +128,9 @@ fn schedule_matches_the_pytorch_twin() {
 
 #[test]
 fn applying_a_step_uses_the_steps_own_noise_stream() {
-    let step = Step { t: 5, a: 1.0, b: 0.0, c: 1.0, head: Head::Eps };
+    let step = Step { t: 5, a: 1.0, b: 0.0, c: 1.0, head: Head::Eps, alpha_bar: 0.5 };
     let mut x = vec![0f32; 10];
-    apply_step(&step, 3, &mut x, &[0.0; 10], &[0.0; 10]);
+    apply_step(&step, 3, &mut x, &[0.0; 10], None).unwrap();
     let mut z = vec![0f32; 10];
     noise::fill_normal(3, 5, &mut z);
     assert_eq!(x, z);

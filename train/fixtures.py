@@ -32,7 +32,9 @@ def expected_tensors(cfg: Config, prompt_rows):
         out += norm(f"{b}.norm2")
         out += [(f"{b}.ff.net.0.weight", [mlp, d]), (f"{b}.ff.net.2.weight", [d, mlp])]
     out += norm("final_norm")
-    out += [("to_pixels.weight", [patch, d]), ("proj_fin.weight", [patch, d]), ("proj_fin.bias", [patch])]
+    out.append(("to_pixels.weight", [patch, d]))
+    if cfg.x0_head:
+        out += [("proj_fin.weight", [patch, d]), ("proj_fin.bias", [patch])]
     return out
 
 

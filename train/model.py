@@ -31,6 +31,7 @@ class Config:
     qk_norm: bool = False
     # Four channels: colour premultiplied over this grey, then alpha (see src/config.rs).
     matte: float = 0.0
+    x0_head: bool = True  # the seed's WTS1 export has none: every step then uses eps
     vocab: Optional[List[str]] = None
 
     @property
@@ -174,7 +175,8 @@ class DiT(nn.Module):
         self.blocks = nn.ModuleList([Block(cfg) for _ in range(cfg.depth)])
         self.final_norm = AdaLN(cfg)
         self.to_pixels = nn.Linear(cfg.dim, cfg.patch_dim, bias=False)
-        self.proj_fin = nn.Linear(cfg.dim, cfg.patch_dim, bias=True)
+        if cfg.x0_head:
+            self.proj_fin = nn.Linear(cfg.dim, cfg.patch_dim, bias=True)
 
     def prompt_vectors(self, words: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
         """`words` [B, L] holds prompt_embed rows padded with 0; `counts` [B] how many are real.
@@ -192,14 +194,16 @@ class DiT(nn.Module):
         return c
 
     def forward(self, x, t, words=None, counts=None):
-        """x [B, C, H, W], t [B] float timesteps. Returns (eps, x0), both [B, C, H, W]."""
+        """x [B, C, H, W], t [B] float timesteps. Returns (eps, x0), both [B, C, H, W]; x0 is None
+        without the x0 head."""
         c = self.condition(t, words, counts)
         h = self.patch_embed(patchify(x, self.cfg.patch_size)) + self.pos_embed.pos_emb
         for block in self.blocks:
             h = block(h, c)
         h = self.final_norm(h, c)
         p, ch = self.cfg.patch_size, self.cfg.channels
-        return unpatchify(self.to_pixels(h), p, ch), unpatchify(self.proj_fin(h), p, ch)
+        x0 = unpatchify(self.proj_fin(h), p, ch) if self.cfg.x0_head else None
+        return unpatchify(self.to_pixels(h), p, ch), x0
 
 
 def cosine_schedule(timesteps: int, offset: float):

@@ -39,7 +39,7 @@ struct Step {
     c: f32,
     t: f32,
     head: u32,
-    pad1: u32,
+    alpha_bar: f32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;

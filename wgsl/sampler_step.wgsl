@@ -1,10 +1,13 @@
 // sampler_step.wgsl: the initial noise and the sampler update x ← a·x + b·p + c·z (p the guided
 // ε or x0 plane, per the step's `head`), with
 // classifier-free guidance ε = ε_u + g·(ε_c − ε_u) and z from Philox4x32-10 + Box–Muller.
+// A checkpoint without the x0 head has only the ε plane; its x0 preview is the x0 that ε
+// implies, (x − √(1−ᾱ)·ε)/√ᾱ.
 //
-// Mirrors sampler::initial_x, sampler::apply_step, sampler::guide and noise::normal in src/.
+// Mirrors sampler::initial_x, sampler::apply_step, sampler::guide, sampler::x0_from_eps and
+// noise::normal in src/.
 // Element i of the batch draws normal (seed, tag, i + noise_offset), exactly as the CPU does.
-// Bindings: group 0 = request, x, pred (ε plane then x0 plane, each [model images][C][H][W]),
+// Bindings: group 0 = request, x, pred (ε plane then x0 plane if any, each [model images][C][H][W]),
 // preview, init; group 1 = the step (dynamic offset). Entry points: `init_noise`, `step`.
 // Workgroup: 256 threads, one element each; the grid is 2-D so large batches stay in limits.
 
@@ -28,7 +31,8 @@ struct Request {
     noise: f32,
     // Row length of the 2-D dispatch grid, in workgroups.
     groups_x: u32,
-    pad0: u32,
+    // 1 when pred holds the x0 plane after the ε plane.
+    x0_head: u32,
 }
 
 struct Step {
@@ -39,7 +43,7 @@ struct Step {
     c: f32,
     t: f32,
     head: u32,
-    pad1: u32,
+    alpha_bar: f32,
 }
 
 @group(0) @binding(0) var<uniform> request: Request;
@@ -134,13 +138,19 @@ fn step(@builtin(local_invocation_index) local: u32, @builtin(workgroup_id) wid:
     }
     // The head this step reads: plane 0 (ε) or 1 (x0), as src/sampler.rs decides.
     let p = guided(step_params.head, i);
-    var next = step_params.a * x[i] + step_params.b * p;
+    let xt = x[i];
+    var next = step_params.a * xt + step_params.b * p;
     if (step_params.c != 0.0) {
         next += step_params.c * normal(step_params.tag, i + request.noise_offset);
     }
     x[i] = next;
     if (request.preview == 1u) {
-        preview[i] = guided(1u, i);
+        if (request.x0_head == 1u) {
+            preview[i] = guided(1u, i);
+        } else {
+            let ab = step_params.alpha_bar;
+            preview[i] = (xt - sqrt(1.0 - ab) * guided(0u, i)) / sqrt(ab);
+        }
     } else if (request.preview == 2u) {
         preview[i] = next;
     }

@@ -6,6 +6,11 @@
 use super::RawTensors;
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::weights::X0_HEAD;
+
+/// The cosine schedule offset s the seed's `train_hippos.py` trains with; its browser sampler,
+/// like [`Config::default`], samples with 1e-4.
+pub const SEED_TRAINING_OFFSET: f64 = 3e-5;
 
 /// What the caller knows that the shapes do not say.
 #[derive(Debug, Clone, Default)]
@@ -122,9 +127,22 @@ pub fn infer_config(tensors: &RawTensors, hints: &Hints) -> Result<Inferred> {
         defaults.timesteps
     });
     let schedule_offset = hints.schedule_offset.unwrap_or_else(|| {
-        notes.push(format!("schedule_offset: assumed the seed's {}", defaults.schedule_offset));
+        notes.push(format!(
+            "schedule_offset: assumed {:e}, the seed's browser sampler's and this library's default; the seed \
+             trains with {SEED_TRAINING_OFFSET:e} (train_hippos.py). Set `schedule_offset` in config.json (or \
+             the converter's --schedule-offset) to the value the checkpoint was trained with",
+            defaults.schedule_offset
+        ));
         defaults.schedule_offset
     });
+    let x0_head = tensors.contains_key(X0_HEAD[0]);
+    if !x0_head {
+        notes.push(format!(
+            "x0_head: false, the file has no `{}`: every sampler step takes the seed's ε update, and x0 \
+             previews are derived from ε",
+            X0_HEAD[0]
+        ));
+    }
 
     let vocab = match (tensors.get("prompt_embed.weight"), &hints.vocab) {
         (None, _) => None,
@@ -166,6 +184,7 @@ pub fn infer_config(tensors: &RawTensors, hints: &Hints) -> Result<Inferred> {
         // The seed's attention has no QK-norm.
         qk_norm: false,
         matte: 0.0,
+        x0_head,
         vocab,
         vocab_file: None,
     };

@@ -7,6 +7,7 @@
 //! bytes present before anything is allocated, and no pickle code is ever run.
 
 pub mod infer;
+pub mod names;
 pub mod pickle_guard;
 pub mod pth;
 pub mod safetensors;
@@ -18,7 +19,7 @@ use std::path::Path;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::vocab::Vocab;
-use crate::weights::Checkpoint;
+use crate::weights::{Checkpoint, X0_HEAD};
 
 pub use infer::{infer_config, Hints, Inferred};
 
@@ -58,18 +59,20 @@ impl Format {
     }
 }
 
-/// Reads the tensors of one file, named as in our state dict.
+/// Reads the tensors of one file, named as in our state dict (the seed's export names are
+/// accepted in every format, see [`names`]).
 pub fn read_tensors(bytes: &[u8], format: Format, what: &str) -> Result<RawTensors> {
-    match format {
+    let tensors = match format {
         Format::Safetensors => {
             if bytes.is_empty() {
                 return Err(Error::EmptyFile { path: what.into() });
             }
-            crate::weights::safetensors_raw(bytes, what)
+            crate::weights::safetensors_raw(bytes, what)?
         }
-        Format::Pytorch => pth::read(bytes, what),
-        Format::Wts1 => wts1::read(bytes, what),
-    }
+        Format::Pytorch => pth::read(bytes, what)?,
+        Format::Wts1 => wts1::read(bytes, what)?,
+    };
+    names::to_ours(tensors, what)
 }
 
 /// A checkpoint read from another format, with the guesses its config needed.
@@ -90,20 +93,28 @@ pub fn import_bytes(
 ) -> Result<Imported> {
     let format = Format::detect(bytes, what)?;
     let tensors = read_tensors(bytes, format, what)?;
-    let (config, vocab, mut notes) = match config {
-        Some((config, vocab)) => (config, vocab, Vec::new()),
+    let (config, vocab, notes) = match config {
+        Some((config, vocab)) => {
+            let has_head = tensors.contains_key(X0_HEAD[0]);
+            if config.x0_head != has_head {
+                return Err(Error::checkpoint(
+                    what,
+                    format!(
+                        "the config says `x0_head: {}`, but the file {} the x0 head (`{}`)",
+                        config.x0_head,
+                        if has_head { "has" } else { "lacks" },
+                        X0_HEAD[0]
+                    ),
+                ));
+            }
+            (config, vocab, Vec::new())
+        }
         None => {
             let Inferred { config, notes } = infer_config(&tensors, hints)?;
             let vocab = config.vocab.clone().map(Vocab::new).transpose()?;
             (config, vocab, notes)
         }
     };
-    if format == Format::Wts1 {
-        notes.push(
-            "WTS1 has no x0 head (proj_fin): it is set to zero, so the x0 preview is flat grey; sampling is unaffected"
-                .into(),
-        );
-    }
     let checkpoint = Checkpoint::from_raw(config, vocab, tensors)?;
     Ok(Imported { checkpoint, format, notes })
 }

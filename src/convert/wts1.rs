@@ -6,56 +6,21 @@
 //!           u32 ndims, ndims × u32 dim, u32 element_count, element_count × f32 }
 //! ```
 //!
-//! Keys use the seed's JavaScript names (`block_{i}.…`, `norm1.scale.weight`), which map one to
-//! one onto ours (`blocks.{i}.…`, `norm1.scale_proj.weight`). WTS1 carries no `proj_fin` (the x0
-//! head) and no `prompt_embed`; see [`read`] and [`write`] for what that means here.
+//! Keys are the seed's export names (`block_{i}.…`, `norm1.scale.weight`; see [`super::names`]).
+//! WTS1 carries no `proj_fin` (the x0 head), no `prompt_embed` and no position buffer: a
+//! checkpoint read from it has `x0_head: false` and samples as the seed's own demo does.
 //!
 //! Every number in the file is checked against the bytes that are actually there before anything
 //! is allocated, so a lying count or length is an error, never a large allocation.
 
+use super::names::seed_name;
 use super::RawTensors;
 use crate::error::{Error, Result};
-use crate::weights::{expected_tensors, Checkpoint};
+use crate::weights::{expected_tensors, Checkpoint, X0_HEAD};
 
 pub const MAGIC: &[u8; 4] = b"WTS1";
 /// No tensor of this model has more dimensions; a larger claim is corruption.
 const MAX_DIMS: u32 = 8;
-/// The x0 head, which WTS1 files do not carry.
-pub const X0_HEAD: [&str; 2] = ["proj_fin.weight", "proj_fin.bias"];
-
-/// Our name for a WTS1 key: `block_{i}.` → `blocks.{i}.`, `.scale.weight` → `.scale_proj.weight`,
-/// `.shift.weight` → `.shift_proj.weight`. Other keys are the same in both.
-pub fn our_name(key: &str) -> String {
-    let mut name = match key.strip_prefix("block_").and_then(|rest| rest.split_once('.')) {
-        Some((index, rest)) if !index.is_empty() && index.bytes().all(|b| b.is_ascii_digit()) => {
-            format!("blocks.{index}.{rest}")
-        }
-        _ => key.to_string(),
-    };
-    for (short, long) in [(".scale.weight", ".scale_proj.weight"), (".shift.weight", ".shift_proj.weight")] {
-        if let Some(stem) = name.strip_suffix(short) {
-            name = format!("{stem}{long}");
-        }
-    }
-    name
-}
-
-/// The WTS1 key for one of our tensor names (the inverse of [`our_name`]).
-pub fn wts1_name(name: &str) -> String {
-    let mut key = match name.strip_prefix("blocks.").and_then(|rest| rest.split_once('.')) {
-        Some((index, rest)) if !index.is_empty() && index.bytes().all(|b| b.is_ascii_digit()) => {
-            format!("block_{index}.{rest}")
-        }
-        _ => name.to_string(),
-    };
-    for (long, short) in [(".scale_proj.weight", ".scale.weight"), (".shift_proj.weight", ".shift.weight")] {
-        if let Some(stem) = key.strip_suffix(long) {
-            key = format!("{stem}{short}");
-        }
-    }
-    key
-}
-
 /// A cursor that names what it was reading when the bytes ran out.
 struct Reader<'a> {
     bytes: &'a [u8],
@@ -83,9 +48,7 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Reads a WTS1 image into tensors under our names. `proj_fin` is absent from WTS1, so the
-/// x0 head is filled with zeros: it then predicts a flat mid-grey image, which only the x0
-/// step preview shows. Sampling uses ε alone and is unaffected.
+/// Reads a WTS1 image into tensors under the keys it holds (the seed's export names).
 pub fn read(bytes: &[u8], what: &str) -> Result<RawTensors> {
     let mut r = Reader { bytes, pos: 0, what };
     if bytes.is_empty() {
@@ -125,8 +88,7 @@ pub fn read(bytes: &[u8], what: &str) -> Result<RawTensors> {
         }
         let data = r.take(elements.saturating_mul(4), &format!("the data of `{key}` ({elements} f32)"))?;
         let values = data.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
-        let name = our_name(&key);
-        if out.insert(name, (shape, values)).is_some() {
+        if out.insert(key.clone(), (shape, values)).is_some() {
             return Err(Error::checkpoint(what, format!("key `{key}` appears twice")));
         }
     }
@@ -135,13 +97,6 @@ pub fn read(bytes: &[u8], what: &str) -> Result<RawTensors> {
             what,
             format!("{} bytes follow the {count} tensors the header counts", bytes.len() - r.pos),
         ));
-    }
-    if let Some((shape, _)) = out.get("to_pixels.weight") {
-        if shape.len() == 2 {
-            let (patch, dim) = (shape[0], shape[1]);
-            out.entry(X0_HEAD[0].into()).or_insert_with(|| (vec![patch, dim], vec![0.0; patch * dim]));
-            out.entry(X0_HEAD[1].into()).or_insert_with(|| (vec![patch], vec![0.0; patch]));
-        }
     }
     Ok(out)
 }
@@ -169,7 +124,7 @@ pub fn write(checkpoint: &Checkpoint) -> Result<Vec<u8>> {
             .get(&name)
             .ok_or_else(|| Error::MissingTensor { name: name.clone(), expected: shape.clone() })?;
         let values = tensor.flatten_all()?.to_vec1::<f32>()?;
-        let key = wts1_name(&name);
+        let key = seed_name(&name);
         out.extend_from_slice(&(key.len() as u32).to_le_bytes());
         out.extend_from_slice(key.as_bytes());
         out.resize(out.len() + (4 - key.len() % 4) % 4, 0);
@@ -183,27 +138,4 @@ pub fn write(checkpoint: &Checkpoint) -> Result<Vec<u8>> {
         }
     }
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_map_both_ways_for_every_tensor_kind() {
-        let pairs = [
-            ("block_3.norm1.scale.weight", "blocks.3.norm1.scale_proj.weight"),
-            ("block_0.norm2.shift.weight", "blocks.0.norm2.shift_proj.weight"),
-            ("block_12.attn.to_q.weight", "blocks.12.attn.to_q.weight"),
-            ("block_1.ff.net.2.weight", "blocks.1.ff.net.2.weight"),
-            ("final_norm.scale.weight", "final_norm.scale_proj.weight"),
-            ("time_mlp.1.weight", "time_mlp.1.weight"),
-            ("to_pixels.weight", "to_pixels.weight"),
-        ];
-        for (key, name) in pairs {
-            assert_eq!(our_name(key), name);
-            assert_eq!(wts1_name(name), key);
-        }
-        assert_eq!(our_name("block_x.attn.to_q.weight"), "block_x.attn.to_q.weight");
-    }
 }

@@ -131,7 +131,7 @@ impl GpuEngine {
     /// The largest buffer whose size does not depend on the batch: the modulation table.
     fn fixed_bytes(&self) -> u64 {
         let cfg = &self.config;
-        ((2 * cfg.timesteps * self.weights.modulation.rows + 2 * cfg.patch_dim()) * 4) as u64
+        ((2 * cfg.timesteps * self.weights.modulation.rows + self.weights.heads_bias.len()) * 4) as u64
     }
 
     fn plan(&mut self, shape: Shape) -> &Plan {
@@ -165,7 +165,7 @@ impl GpuEngine {
                 c: step.c,
                 t: step.t as f32,
                 head: step.head as u32,
-                pad: 0,
+                alpha_bar: step.alpha_bar,
             };
             let at = slot * plan.step_stride as usize;
             table[at..at + std::mem::size_of::<StepParams>()].copy_from_slice(bytemuck::bytes_of(&params));
@@ -195,7 +195,7 @@ impl GpuEngine {
             signal: start.signal,
             noise: start.noise,
             groups_x: plan.start.workgroups[0],
-            pad: 0,
+            x0_head: self.weights.x0_head as u32,
         };
         queue.write_buffer(&plan.request, 0, bytemuck::bytes_of(&request));
         Ok(())
@@ -203,6 +203,7 @@ impl GpuEngine {
 
     /// Runs a whole job, split into runs that fit the device's limits.
     pub async fn run_async(&mut self, job: &Job, on_step: &mut dyn FnMut(StepEvent)) -> Result<Vec<f32>> {
+        job.plan.check_heads(self.weights.x0_head)?;
         let guided = job.guidance.is_some();
         let chunk = self.max_images(guided);
         if chunk == 0 {

@@ -81,7 +81,8 @@ pub struct RequestParams {
     pub signal: f32,
     pub noise: f32,
     pub groups_x: u32,
-    pub pad: u32,
+    /// 1 when `pred` holds the x0 plane; 0 derives the x0 preview from ε.
+    pub x0_head: u32,
 }
 
 /// One slot of the step table (`Step` in the kernels), read at a dynamic offset.
@@ -96,7 +97,8 @@ pub struct StepParams {
     pub t: f32,
     /// The head the update reads (`sampler::Head`): 0 ε, 1 x0.
     pub head: u32,
-    pub pad: u32,
+    /// ᾱ at `t`, for the x0 preview derived from ε.
+    pub alpha_bar: f32,
 }
 
 // The WGSL copies of these structs are pinned to these sizes by tests/wgsl.rs.
@@ -382,7 +384,9 @@ impl Plan {
         let software = ctx.software_kernels;
         let separate = software || ctx.separate_adaln;
         let normed = b.buffer("normed", if separate { rows * dim } else { 1 }, STORAGE);
-        let pred = b.buffer("pred", 2 * model_images * cfg.image_len(), STORAGE);
+        // The ε plane, then the x0 plane where the checkpoint has that head.
+        let heads = if weights.x0_head { 2 } else { 1 };
+        let pred = b.buffer("pred", heads * model_images * cfg.image_len(), STORAGE);
         let timesteps = b.buffer("timesteps", t_max, STORAGE);
         let prompts = b.buffer("prompts", 2 * cfg.time_dim, STORAGE);
         let cond = b.buffer("cond", 2 * t_max * cfg.time_dim, STORAGE);

@@ -1,11 +1,11 @@
 //! The checkpoint on the GPU, uploaded once: matrices as f16 pairs, fused where kernels want
-//! them fused (q|k|v, every AdaLN's scale|shift, to_pixels|proj_fin).
+//! them fused (q|k|v, every AdaLN's scale|shift, to_pixels|proj_fin where there is an x0 head).
 
 use candle_core::Tensor;
 use wgpu::util::DeviceExt;
 
 use crate::error::Result;
-use crate::weights::Checkpoint;
+use crate::weights::{Checkpoint, X0_HEAD};
 
 /// A weight matrix `[rows, cols]` as f16 pairs: `words` u32 per row, the odd column zero-padded.
 /// Row-major for the tiled matmul; K-major (word w of row n at w·rows + n) for the direct one.
@@ -31,10 +31,12 @@ pub struct GpuWeights {
     /// Every AdaLN's scale then shift projection, in forward order (blocks' norm1, norm2, then final).
     pub modulation: Matrix,
     pub blocks: Vec<BlockWeights>,
-    /// to_pixels rows then proj_fin rows.
+    /// to_pixels rows, then proj_fin rows where the checkpoint has the x0 head.
     pub heads: Matrix,
-    /// Zeros for to_pixels, then proj_fin.bias; each plan stores it after its modulation rows.
+    /// Zeros for to_pixels, then proj_fin.bias if any; each plan stores it after its modulation rows.
     pub heads_bias: Vec<f32>,
+    /// Whether `heads` holds the x0 head (`Config::x0_head`).
+    pub x0_head: bool,
     /// `prompt_embed.weight`, kept on the CPU: a request's prompt vector is computed there.
     pub prompt_table: Option<Tensor>,
 }
@@ -111,8 +113,12 @@ impl GpuWeights {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        let mut heads = vec!["to_pixels.weight".to_string()];
         let mut bias = vec![0f32; cfg.patch_dim()];
-        bias.extend(values("proj_fin.bias")?);
+        if cfg.x0_head {
+            heads.push(X0_HEAD[0].to_string());
+            bias.extend(values(X0_HEAD[1])?);
+        }
         Ok(GpuWeights {
             patch_embed: one("patch_embed.weight")?,
             position: storage(device, "position", bytemuck::cast_slice(&crate::model::position_embedding(cfg))),
@@ -120,8 +126,9 @@ impl GpuWeights {
             time_fc2: row_major("time_mlp.3.weight")?,
             modulation: matrix("modulation", &modulation_names)?,
             blocks,
-            heads: matrix("heads", &["to_pixels.weight".to_string(), "proj_fin.weight".to_string()])?,
+            heads: matrix("heads", &heads)?,
             heads_bias: bias,
+            x0_head: cfg.x0_head,
             prompt_table: ck.tensors.get("prompt_embed.weight").cloned(),
         })
     }

@@ -169,3 +169,45 @@ export async function generate(page, timeout = 120_000) {
   if (error) throw new Error(`the page failed: ${error}`);
   return page.evaluate(() => document.querySelector('link[rel~="icon"]').href);
 }
+
+// The tensors and metadata of a safetensors file (f32 tensors only), read straight from the format.
+export async function readSafetensors(path) {
+  const bytes = await readFile(path);
+  const headerLength = Number(bytes.readBigUInt64LE(0));
+  const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString('utf8'));
+  const data = bytes.subarray(8 + headerLength);
+  const tensors = {};
+  for (const [name, { dtype, shape, data_offsets: [begin, end] }] of Object.entries(header)) {
+    if (name === '__metadata__') continue;
+    if (dtype !== 'F32') throw new Error(`${path}: ${name} is ${dtype}, expected F32`);
+    const copy = Uint8Array.from(data.subarray(begin, end));
+    tensors[name] = { shape, values: new Float32Array(copy.buffer) };
+  }
+  return { tensors, metadata: header.__metadata__ ?? {} };
+}
+
+// The seed's WTS1 fixture (tests/fixtures/seed_eps, from train/seed_fixtures.py) converted to a
+// checkpoint folder with the hints the fixture was made with; `expected` is the final image of
+// the PyTorch twin's ε-only loop as the page shows it, 8-bit RGBA (as src/image.rs::to_byte).
+export async function seedCheckpoint() {
+  const fixture = join(repo, 'tests/fixtures/seed_eps');
+  const { tensors, metadata } = await readSafetensors(join(fixture, 'io.safetensors'));
+  const hints = JSON.parse(metadata.hints);
+  const weights = await tempDir('seed');
+  await cargoExample('convert', [
+    join(fixture, 'model.wts1'), weights, '--heads', String(hints.heads), '--image-size', String(hints.image_size),
+    '--timesteps', String(hints.timesteps), '--schedule-offset', String(hints.schedule_offset),
+  ]);
+  const { shape, values } = tensors.x_final;
+  const [, channels, size] = shape;
+  const data = [];
+  for (let pixel = 0; pixel < size * size; pixel++) {
+    for (let c = 0; c < 3; c++) {
+      const v = Math.min(1, Math.max(-1, values[c * size * size + pixel]));
+      data.push(Math.round((v + 1) * 127.5));
+    }
+    data.push(255);
+  }
+  if (channels !== 3) throw new Error(`expected an RGB fixture, found ${channels} channels`);
+  return { weights, seed: Number(metadata.seed), timesteps: hints.timesteps, expected: { width: size, height: size, data } };
+}

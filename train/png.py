@@ -18,7 +18,7 @@ def write_png(path, rgb: np.ndarray):
 
 
 def read_png(path) -> np.ndarray:
-    """8-bit RGB or RGBA, non-interlaced PNG to uint8 [H, W, 3]."""
+    """8-bit RGB or RGBA, non-interlaced PNG to uint8 [H, W, 3] or [H, W, 4]."""
     data = open(path, "rb").read()
     pos, idat, width = 8, b"", None
     while pos < len(data):
@@ -55,4 +55,4 @@ def read_png(path) -> np.ndarray:
                 pred = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
             cur[x] = (line[x] + pred) & 0xFF
         out[y], prev = cur, cur
-    return out.reshape(height, width, bpp)[..., :3].astype(np.uint8)
+    return out.reshape(height, width, bpp).astype(np.uint8)

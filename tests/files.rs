@@ -119,7 +119,7 @@ fn sparse_checkpoint(dir: &Path, extra_bytes: u64) {
     let entry = serde_json::json!({"dtype": "F32", "shape": [extra_bytes / 4], "data_offsets": [data_len, data_len + extra_bytes]});
     header.insert("zz_unused".into(), entry);
     let mut text = serde_json::to_string(&header).unwrap();
-    while text.len() % 8 != 0 {
+    while !text.len().is_multiple_of(8) {
         text.push(' ');
     }
     let mut out = (text.len() as u64).to_le_bytes().to_vec();

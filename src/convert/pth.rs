@@ -127,7 +127,7 @@ pub fn read_with(bytes: &[u8], what: &str, options: &LoadOptions) -> Result<RawT
     options.check(&format!("{what} (its tensors as f32)"), tensor_bytes)?;
     let mut claimed: HashMap<&str, u64> = HashMap::new();
     for t in &refs {
-        let size = (t.storage_len as u64).checked_mul(t.element.size() as u64).unwrap_or(u64::MAX);
+        let size = (t.storage_len as u64).saturating_mul(t.element.size() as u64);
         claimed.entry(t.storage.as_str()).or_insert(size);
     }
     let storage_bytes = claimed.values().try_fold(0u64, |sum, &b| sum.checked_add(b));

@@ -103,6 +103,40 @@ impl RepoCache {
         Ok(Part { file, path, len, blob: dir.join(etag) })
     }
 
+    /// Holds `blobs/{etag}.lock` while this process downloads the blob, so two pulls never
+    /// append to one `.part`. Waits while another holder's `.part` keeps growing; gives up when
+    /// it has not grown for `patience`.
+    pub fn lock(&self, etag: &str, file: &str, patience: std::time::Duration) -> Result<File> {
+        let dir = self.make_dir(&self.blobs())?;
+        let path = dir.join(format!("{etag}.lock"));
+        let mut options = OpenOptions::new();
+        options.write(true).create(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NOFOLLOW);
+        let lock = options.open(&path).map_err(|e| Error::write(&path, e))?;
+        #[cfg(unix)]
+        {
+            use std::os::fd::AsRawFd;
+            let part = dir.join(format!("{etag}.part"));
+            let size = || std::fs::symlink_metadata(&part).map_or(0, |m| m.len());
+            let (mut seen, mut since) = (size(), std::time::Instant::now());
+            // SAFETY: flock on a descriptor this function owns; released when the file closes.
+            while unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+                if size() != seen {
+                    (seen, since) = (size(), std::time::Instant::now());
+                } else if since.elapsed() > patience {
+                    return Err(Error::Hub(format!(
+                        "another process is downloading `{file}` but its {} has not grown for {} s",
+                        part.display(),
+                        patience.as_secs()
+                    )));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(200));
+            }
+        }
+        Ok(lock)
+    }
+
     /// Points `snapshots/{commit}/{file}` at `blob`, replacing whatever was there in one rename.
     pub fn link(&self, commit: &str, file: &str, etag: &str) -> Result<PathBuf> {
         let dir = self.make_dir(&self.snapshot(commit))?;

@@ -68,6 +68,10 @@ impl Client {
         })
     }
 
+    pub fn read_timeout(&self) -> Duration {
+        self.read_timeout
+    }
+
     /// `{endpoint}/{repo}/resolve/{revision}/{file}`, the revision's slashes escaped.
     pub fn file_url(&self, repo: &str, revision: &str, file: &str) -> Result<Url> {
         let text = format!(
@@ -78,12 +82,12 @@ impl Client {
         Url::parse(&text).map_err(|e| Error::Hub(format!("cannot form the URL of `{file}`: {e}")))
     }
 
-    fn get(&self, url: &Url, range: &str) -> std::result::Result<ureq::Response, ureq::Error> {
+    fn get(&self, url: &Url, range: &str, file: &str) -> Result<ureq::Response> {
         let mut request = self.agent.request_url("GET", url).set("Range", range);
         if let Some(token) = self.token.as_deref().filter(|_| origin(url) == origin(&self.endpoint)) {
             request = request.set("Authorization", &format!("Bearer {token}"));
         }
-        request.call()
+        request.call().map_err(|e| self.request_error(e, url, file))
     }
 
     /// One GET that follows redirects (bounded); `on_hop` sees every response on the way.
@@ -96,7 +100,7 @@ impl Client {
     ) -> Result<(Url, ureq::Response)> {
         let mut url = start;
         for _ in 0..=MAX_REDIRECTS {
-            let response = self.get(&url, range).map_err(|e| self.request_error(e, &url, file))?;
+            let response = self.get(&url, range, file)?;
             on_hop(&response);
             if !(300..400).contains(&response.status()) {
                 return Ok((url, response));

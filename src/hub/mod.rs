@@ -232,6 +232,8 @@ fn download(
             detail: format!("it announces {size}"),
         });
     }
+    // Taken before looking for the blob: another pull may be finishing it.
+    let _lock = cache.lock(&etag, file, client.read_timeout())?;
     let blob = cache.blob(&etag);
     if std::fs::symlink_metadata(&blob).is_ok_and(|m| m.is_file()) {
         if let Err(e) = cache::verify(&blob, &etag, file) {

@@ -4,142 +4,18 @@
 //! bounded by the client's redirect limit and the test's own timeouts.
 #![cfg(feature = "hub")]
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+mod server;
+
+use std::io::Write;
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use favicon_diffusor::hub::{pull_with, HubOptions};
 use favicon_diffusor::Error;
-
-const COMMIT: &str = "cccccccccccccccccccccccccccccccccccccccc";
-
-/// One request as the server saw it.
-#[derive(Debug, Clone)]
-struct Seen {
-    path: String,
-    range: Option<String>,
-    authorization: Option<String>,
-}
-
-type Handler = dyn Fn(&Seen, &mut TcpStream) + Send + Sync;
-
-struct Server {
-    port: u16,
-    seen: Arc<Mutex<Vec<Seen>>>,
-    stop: Arc<AtomicBool>,
-    open: Arc<AtomicUsize>,
-}
-
-impl Server {
-    fn start(handler: impl Fn(&Seen, &mut TcpStream) + Send + Sync + 'static) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let (seen, stop, open) =
-            (Arc::new(Mutex::new(Vec::new())), Arc::new(AtomicBool::new(false)), Arc::new(AtomicUsize::new(0)));
-        let handler: Arc<Handler> = Arc::new(handler);
-        let (s, st, op) = (seen.clone(), stop.clone(), open.clone());
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                if st.load(Ordering::SeqCst) {
-                    break;
-                }
-                let Ok(mut stream) = stream else { continue };
-                let (handler, seen, open) = (handler.clone(), s.clone(), op.clone());
-                open.fetch_add(1, Ordering::SeqCst);
-                std::thread::spawn(move || {
-                    if let Some(request) = read_request(&stream) {
-                        seen.lock().unwrap().push(request.clone());
-                        handler(&request, &mut stream);
-                    }
-                    let _ = stream.shutdown(std::net::Shutdown::Both);
-                    open.fetch_sub(1, Ordering::SeqCst);
-                });
-            }
-        });
-        Server { port, seen, stop, open }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn requests(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        let _ = TcpStream::connect(("127.0.0.1", self.port));
-        // Stalling handlers end on their own (each sleeps a bounded time).
-        let start = Instant::now();
-        while self.open.load(Ordering::SeqCst) > 0 && start.elapsed() < Duration::from_secs(10) {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-fn read_request(stream: &TcpStream) -> Option<Seen> {
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    let mut reader = BufReader::new(stream.try_clone().ok()?);
-    let mut line = String::new();
-    reader.read_line(&mut line).ok()?;
-    let mut seen = Seen { path: line.split_whitespace().nth(1)?.to_string(), range: None, authorization: None };
-    for _ in 0..64 {
-        let mut header = String::new();
-        if reader.read_line(&mut header).ok()? == 0 || header.trim().is_empty() {
-            break;
-        }
-        let (k, v) = header.split_once(':')?;
-        match k.trim().to_ascii_lowercase().as_str() {
-            "range" => seen.range = Some(v.trim().to_string()),
-            "authorization" => seen.authorization = Some(v.trim().to_string()),
-            _ => {}
-        }
-    }
-    Some(seen)
-}
-
-fn head(stream: &mut TcpStream, status: &str, headers: &[(&str, String)]) {
-    let mut text = format!("HTTP/1.1 {status}\r\nConnection: close\r\n");
-    for (k, v) in headers {
-        text.push_str(&format!("{k}: {v}\r\n"));
-    }
-    let _ = stream.write_all(format!("{text}\r\n").as_bytes());
-}
-
-/// A file's hub headers: its etag and commit.
-fn file_headers(etag: &str, commit: &str) -> Vec<(&'static str, String)> {
-    vec![("ETag", format!("\"{etag}\"")), ("X-Repo-Commit", commit.to_string())]
-}
-
-fn git_sha1(data: &[u8]) -> String {
-    use sha1::Digest;
-    let mut h = sha1::Sha1::new();
-    h.update(format!("blob {}\0", data.len()).as_bytes());
-    h.update(data);
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Answers a range request for `data` like the hub does (206 with Content-Range).
-fn send_range(stream: &mut TcpStream, seen: &Seen, data: &[u8], headers: Vec<(&str, String)>) {
-    let start: usize =
-        seen.range.as_deref().and_then(|r| r.strip_prefix("bytes=")?.split('-').next()?.parse().ok()).unwrap_or(0);
-    let end = match seen.range.as_deref() {
-        Some("bytes=0-0") => 1,
-        _ => data.len(),
-    };
-    let body = &data[start.min(data.len())..end.min(data.len())];
-    let mut headers = headers;
-    headers.push(("Content-Range", format!("bytes {start}-{}/{}", end.saturating_sub(1), data.len())));
-    headers.push(("Content-Length", body.len().to_string()));
-    head(stream, "206 Partial Content", &headers);
-    let _ = stream.write_all(body);
-}
+use server::*;
 
 fn options(endpoint: &str, cache: &Path) -> HubOptions {
     HubOptions {
@@ -402,4 +278,43 @@ fn part_file_longer_than_the_real_file_is_discarded_and_the_pull_goes_on() {
     assert_eq!(std::fs::read(blobs.join(&etag)).unwrap(), data);
     assert!(!blobs.join(format!("{etag}.part")).exists());
     assert!(server.requests().iter().any(|r| r.range.as_deref() == Some("bytes=0-")), "{:?}", server.requests());
+}
+
+/// A listener whose accept queue is full: the kernel drops further SYNs, so a connect hangs.
+fn full_listener() -> (i32, u16, Vec<TcpStream>) {
+    // SAFETY: plain socket calls on a descriptor this function owns; closed by the caller.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+        assert!(fd >= 0);
+        let mut addr: libc::sockaddr_in = std::mem::zeroed();
+        addr.sin_family = libc::AF_INET as libc::sa_family_t;
+        addr.sin_addr.s_addr = u32::from_ne_bytes([127, 0, 0, 1]);
+        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        assert_eq!(libc::bind(fd, &addr as *const _ as *const libc::sockaddr, len), 0);
+        assert_eq!(libc::listen(fd, 0), 0);
+        let mut bound: libc::sockaddr_in = std::mem::zeroed();
+        let mut bound_len = len;
+        libc::getsockname(fd, &mut bound as *mut _ as *mut libc::sockaddr, &mut bound_len);
+        let port = u16::from_be(bound.sin_port);
+        // Backlog 0 still queues one connection; a few more make sure the queue is full.
+        let target = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        let fillers =
+            (0..3).filter_map(|_| TcpStream::connect_timeout(&target, Duration::from_millis(300)).ok()).collect();
+        (fd, port, fillers)
+    }
+}
+
+#[test]
+fn endpoint_that_never_accepts_times_out_connecting() {
+    let (fd, port, _fillers) = full_listener();
+    let root = tempfile::tempdir().unwrap();
+    let start = Instant::now();
+    let err = pull_with("me/icons", &options(&format!("http://127.0.0.1:{port}"), root.path())).unwrap_err();
+    // SAFETY: closes the listener made above.
+    unsafe { libc::close(fd) };
+    assert!(matches!(&err, Error::HubTimeout { what: "did not accept a connection", .. }), "{err}");
+    assert!(
+        err.to_string().contains(&format!("127.0.0.1:{port}")) && err.to_string().contains("HF_HUB_CONNECT_TIMEOUT")
+    );
+    assert!(start.elapsed() < Duration::from_secs(5), "{:?}", start.elapsed());
 }

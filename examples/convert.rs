@@ -12,6 +12,9 @@ use anyhow::{bail, Context, Result};
 use candle_core::DType;
 use clap::{Parser, ValueEnum};
 use favicon_diffusor::convert::{self, Hints};
+use favicon_diffusor::fsio;
+use favicon_diffusor::limits::{LoadOptions, MAX_SMALL_FILE};
+use favicon_diffusor::vocab::Vocab;
 use favicon_diffusor::Config;
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -58,6 +61,9 @@ struct Args {
     /// The vocabulary of a prompt-conditioned checkpoint: one word per line, in row order.
     #[arg(long)]
     vocab: Option<PathBuf>,
+    /// The most memory (GiB) the input and its tensors may take; larger ones are refused.
+    #[arg(long, default_value_t = 2.0)]
+    max_memory: f64,
 }
 
 fn main() {
@@ -68,11 +74,12 @@ fn main() {
 }
 
 fn run(args: Args) -> Result<()> {
+    let limits = LoadOptions { max_memory: (args.max_memory * (1u64 << 30) as f64) as u64 };
+    let small = |path: &PathBuf| {
+        fsio::read_regular(path, MAX_SMALL_FILE).with_context(|| format!("reading {}", path.display()))
+    };
     let vocab = match &args.vocab {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-            Some(text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect())
-        }
+        Some(path) => Some(Vocab::from_file_bytes(&small(path)?, &path.display().to_string())?.words().to_vec()),
         None => None,
     };
     let hints = Hints {
@@ -85,14 +92,15 @@ fn run(args: Args) -> Result<()> {
     };
     let imported = match &args.config {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+            let text = String::from_utf8(small(path)?).with_context(|| format!("{} is not UTF-8", path.display()))?;
             let config = Config::from_json(&text, &path.display().to_string())?;
-            let vocab =
-                config.vocab.clone().or(hints.vocab.clone()).map(favicon_diffusor::vocab::Vocab::new).transpose()?;
-            let bytes = std::fs::read(&args.input).with_context(|| format!("reading {}", args.input.display()))?;
-            convert::import_bytes(&bytes, &args.input.display().to_string(), &hints, Some((config, vocab)))?
+            let vocab = config.vocab.clone().or(hints.vocab.clone()).map(Vocab::new).transpose()?;
+            let bytes = fsio::read_regular(&args.input, limits.max_memory)
+                .with_context(|| format!("reading {}", args.input.display()))?;
+            let what = args.input.display().to_string();
+            convert::import_bytes_with(&bytes, &what, &hints, Some((config, vocab)), &limits)?
         }
-        None => convert::import(&args.input, &hints)?,
+        None => convert::import_with(&args.input, &hints, &limits)?,
     };
     for note in &imported.notes {
         eprintln!("note: {note}");
@@ -117,7 +125,7 @@ fn run(args: Args) -> Result<()> {
                 Dtype::F16 => DType::F16,
             };
             ck.save(&args.output, dtype)?;
-            eprintln!("wrote {}/config.json and model.safetensors", args.output.display());
+            eprintln!("wrote {}/config.json and model.safetensors (the folder replaced whole)", args.output.display());
         }
         Target::Wts1 => {
             if matches!(args.dtype, Dtype::F16) {

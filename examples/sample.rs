@@ -6,7 +6,9 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use favicon_diffusor::alpha::PixelFormat;
-use favicon_diffusor::{Backend, Pipeline, Preview, Request, SamplerKind};
+use favicon_diffusor::hub::HubOptions;
+use favicon_diffusor::limits::LoadOptions;
+use favicon_diffusor::{Backend, Checkpoint, Pipeline, Preview, Request, SamplerKind};
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Parser)]
@@ -15,7 +17,7 @@ struct Args {
     /// Words from the checkpoint's vocabulary; "" for an unconditional sample.
     #[arg(long, default_value = "hippo")]
     prompt: String,
-    /// Classifier-free guidance scale (1 = off).
+    /// Classifier-free guidance scale, 0 to 20 (1 = off).
     #[arg(long, default_value_t = 3.0)]
     guidance: f32,
     #[arg(long, default_value_t = 0)]
@@ -49,6 +51,9 @@ struct Args {
     /// Without it, an RGBA checkpoint's transparency is kept.
     #[arg(long, value_name = "COLOR", value_parser = parse_background)]
     background: Option<[u8; 3]>,
+    /// The most memory (GiB) the checkpoint's tensors may take; larger ones are refused.
+    #[arg(long, default_value_t = 2.0)]
+    max_memory: f64,
 }
 
 fn parse_background(text: &str) -> Result<[u8; 3], String> {
@@ -64,12 +69,17 @@ fn main() {
 
 fn run(args: Args) -> Result<()> {
     let format = favicon_diffusor::image::Format::from_path(&args.out)?;
+    let limits = LoadOptions { max_memory: (args.max_memory * (1u64 << 30) as f64) as u64 };
     let dir = match (&args.hub, &args.weights) {
-        (Some(repo), _) => favicon_diffusor::hub::pull(repo).with_context(|| format!("pulling `{repo}`"))?,
+        (Some(repo), _) => {
+            let options = HubOptions { max_weights: limits.max_memory, ..HubOptions::from_env()? };
+            favicon_diffusor::hub::pull_with(repo, &options).with_context(|| format!("pulling `{repo}`"))?
+        }
         (None, Some(dir)) => dir.clone(),
         (None, None) => Pipeline::default_weights(),
     };
-    let mut pipe = Pipeline::load(&dir, args.backend).with_context(|| format!("loading {}", dir.display()))?;
+    let checkpoint = Checkpoint::open_with(&dir, &limits).with_context(|| format!("loading {}", dir.display()))?;
+    let mut pipe = Pipeline::new(checkpoint, args.backend)?;
     if let Some(note) = pipe.note() {
         eprintln!("note: {note}");
     }

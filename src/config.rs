@@ -5,6 +5,22 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+/// 3 = opaque RGB; 4 = premultiplied RGBA (R·A, G·A, B·A, A).
+pub const CHANNELS: [usize; 2] = [3, 4];
+/// Four times the favicon's 64 px.
+pub const MAX_IMAGE_SIZE: usize = 256;
+/// Tokens per image: attention costs tokens² per head, and the GPU kernels hold a row of scores.
+pub const MAX_TOKENS: usize = 1024;
+/// `dim`, `heads` × `head_dim` and the head count.
+pub const MAX_WIDTH: usize = 4096;
+pub const MAX_HEAD_DIM: usize = 256;
+pub const MAX_DEPTH: usize = 64;
+pub const MAX_MLP_MULT: usize = 16;
+pub const MAX_TIME_DIM: usize = 1024;
+pub const MAX_TIMESTEPS: usize = 10_000;
+/// Prompt words, inline or in `vocab_file`.
+pub const MAX_VOCAB: usize = 1 << 20;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -95,29 +111,29 @@ impl Config {
         Ok(cfg)
     }
 
-    /// Checks the relations between fields that the model relies on.
+    /// Checks every field against what the model can run, and the relations between fields,
+    /// before anything sized by them is allocated.
     pub fn validate(&self) -> std::result::Result<(), String> {
-        let positive = [
-            ("image_size", self.image_size),
-            ("patch_size", self.patch_size),
-            ("channels", self.channels),
-            ("dim", self.dim),
-            ("depth", self.depth),
-            ("heads", self.heads),
-            ("head_dim", self.head_dim),
-            ("mlp_mult", self.mlp_mult),
-            ("time_dim", self.time_dim),
-            ("timesteps", self.timesteps),
+        let bounded = [
+            ("image_size", self.image_size, MAX_IMAGE_SIZE),
+            ("patch_size", self.patch_size, MAX_IMAGE_SIZE),
+            ("dim", self.dim, MAX_WIDTH),
+            ("depth", self.depth, MAX_DEPTH),
+            ("heads", self.heads, MAX_WIDTH),
+            ("head_dim", self.head_dim, MAX_HEAD_DIM),
+            ("mlp_mult", self.mlp_mult, MAX_MLP_MULT),
+            ("time_dim", self.time_dim, MAX_TIME_DIM),
+            ("timesteps", self.timesteps, MAX_TIMESTEPS),
         ];
-        for (name, value) in positive {
+        for (name, value, max) in bounded {
             if value == 0 {
                 return Err(format!("`{name}` must be positive, found 0"));
             }
-            if value > 1 << 16 {
-                return Err(format!("`{name}` = {value} is beyond any model this library runs (max 65536)"));
+            if value > max {
+                return Err(format!("`{name}` = {value} is beyond any model this library runs (max {max})"));
             }
         }
-        if !matches!(self.channels, 3 | 4) {
+        if !CHANNELS.contains(&self.channels) {
             return Err(format!("`channels` must be 3 (RGB) or 4 (premultiplied RGBA), found {}", self.channels));
         }
         if !self.image_size.is_multiple_of(self.patch_size) {
@@ -137,6 +153,25 @@ impl Config {
         }
         if self.matte != 0.0 && self.channels != 4 {
             return Err(format!("`matte` is for 4-channel (RGBA) models, found {} channels", self.channels));
+        }
+        if self.tokens() > MAX_TOKENS {
+            return Err(format!(
+                "`image_size` {} with `patch_size` {} makes {} tokens, more than the {MAX_TOKENS} this library runs",
+                self.image_size,
+                self.patch_size,
+                self.tokens()
+            ));
+        }
+        if self.inner_dim() > MAX_WIDTH {
+            return Err(format!(
+                "`heads` × `head_dim` = {} is beyond any model this library runs (max {MAX_WIDTH})",
+                self.inner_dim()
+            ));
+        }
+        if let Some(words) = &self.vocab {
+            if words.len() > MAX_VOCAB {
+                return Err(format!("`vocab` holds {} words, more than the {MAX_VOCAB} allowed", words.len()));
+            }
         }
         if !(self.schedule_offset >= 0.0 && self.schedule_offset < 1.0) {
             return Err(format!("`schedule_offset` must be in [0, 1), found {}", self.schedule_offset));

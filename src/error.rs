@@ -8,8 +8,20 @@ pub enum Error {
     #[error("cannot read {path}: {reason}")]
     Io { path: PathBuf, reason: std::io::Error },
 
+    #[error("cannot write {path}: {reason}")]
+    Write { path: PathBuf, reason: std::io::Error },
+
     #[error("{path} is a directory, expected a file")]
     IsDirectory { path: PathBuf },
+
+    #[error("{path} is a {kind}, expected a regular file")]
+    NotRegularFile { path: PathBuf, kind: &'static str },
+
+    #[error("{path} is larger than the {limit} bytes allowed for it")]
+    TooLarge { path: PathBuf, limit: u64 },
+
+    #[error("{what} needs {needed} bytes of memory, more than the limit of {limit}; raise the limit to load it anyway (`--max-memory` in the examples)")]
+    MemoryLimit { what: String, needed: String, limit: u64 },
 
     #[error("{path} is empty")]
     EmptyFile { path: PathBuf },
@@ -37,6 +49,14 @@ pub enum Error {
 
     #[error("unknown prompt word `{word}`{}", suggestion(.suggestions))]
     UnknownWord { word: String, suggestions: Vec<String> },
+
+    #[error(
+        "the prompt `{prompt}` has no word (letters or digits) in it; use an empty prompt for an unconditional sample"
+    )]
+    NoPromptWords { prompt: String },
+
+    #[error("the sampled images hold {count} non-finite values (NaN or Inf) of {total}: the model's activations overflowed, so the weights or the guidance are out of range")]
+    NonFiniteOutput { count: usize, total: usize },
 
     #[error("this checkpoint is unconditional (no `prompt_embed.weight`), so it takes no prompt; got `{prompt}` (use an empty prompt)")]
     PromptOnUnconditional { prompt: String },
@@ -68,6 +88,15 @@ pub enum Error {
     #[error("hub: cannot reach {endpoint} ({detail}); with HF_HUB_OFFLINE=1 cached checkpoints load without it")]
     HubUnreachable { endpoint: String, detail: String },
 
+    #[error("hub: {host} {what} within {seconds} s while fetching `{file}` (set {variable} to wait longer)")]
+    HubTimeout { host: String, what: &'static str, seconds: u64, file: String, variable: &'static str },
+
+    #[error("hub: {host} answered `{file}` with a {header} that is not {expected}, found `{found}`; refusing to use it as a cache path")]
+    HubBadHeader { host: String, file: String, header: &'static str, expected: &'static str, found: String },
+
+    #[error("hub: `{file}` from {host} is larger than {limit} bytes ({detail}); refusing it")]
+    HubTooLarge { host: String, file: String, limit: u64, detail: String },
+
     #[error("hub: `{file}` of `{repo}` is not in the cache {cache}, and HF_HUB_OFFLINE is set")]
     HubNotCached { repo: String, file: String, cache: PathBuf },
 
@@ -97,6 +126,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io { path: path.into(), reason: source }
+    }
+    pub(crate) fn write(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Write { path: path.into(), reason: source }
     }
     pub(crate) fn checkpoint(what: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Checkpoint { what: what.into(), message: message.into() }

@@ -43,9 +43,14 @@ pub fn from_rgba(img: &RgbaImage, format: PixelFormat, size: usize) -> Result<Ve
     Premultiplied::from_straight(img).resize_smooth(size as u32, size as u32).to_planar(format)
 }
 
-/// Loads an image file (any format `image` reads) as img2img input; see [`from_rgba`].
+/// The largest image file [`load`] reads.
+pub const MAX_INPUT_FILE: u64 = 64 << 20;
+
+/// Loads an image file (any format `image` reads) as img2img input; see [`from_rgba`]. Only a
+/// regular file of at most [`MAX_INPUT_FILE`] bytes is read.
 pub fn load(path: &Path, format: PixelFormat, size: usize) -> Result<Vec<f32>> {
-    let img = image::open(path).map_err(|e| image_err(path, e))?;
+    let bytes = crate::fsio::read_regular(path, MAX_INPUT_FILE)?;
+    let img = image::load_from_memory(&bytes).map_err(|e| image_err(path, e))?;
     from_rgba(&img.to_rgba8(), format, size)
 }
 
@@ -207,11 +212,10 @@ impl Format {
     }
 }
 
-/// Writes bytes to `path` through a temporary file, so a failure never leaves half a file.
+/// Writes bytes to `path` through a temporary file of its own ([`crate::fsio::write_atomic`]),
+/// so a failure or a concurrent writer never leaves half a file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!("{}.partial", path.extension().and_then(|e| e.to_str()).unwrap_or("out")));
-    std::fs::write(&tmp, bytes).map_err(|e| Error::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    crate::fsio::write_atomic(path, bytes)
 }
 
 #[cfg(test)]

@@ -37,10 +37,12 @@ pub mod config;
 pub mod convert;
 pub mod cpu;
 pub mod error;
+pub mod fsio;
 #[cfg(feature = "gpu")]
 pub mod gpu;
 pub mod hub;
 pub mod image;
+pub mod limits;
 pub mod model;
 pub mod noise;
 pub mod patch;

@@ -45,7 +45,8 @@ pub enum Preview {
 #[derive(Debug, Clone)]
 pub struct Request {
     pub prompt: String,
-    /// Classifier-free guidance scale; 1 means no guidance (one forward pass per step).
+    /// Classifier-free guidance scale in [`crate::limits::GUIDANCE`] (0 to 20); 1 means no
+    /// guidance (one forward pass per step).
     pub guidance: f32,
     pub seed: u64,
     pub steps: usize,
@@ -224,6 +225,7 @@ impl Pipeline {
             }
             on_step(event)
         })?;
+        crate::limits::check_finite_output(&images)?;
         let cfg = &self.checkpoint.config;
         Ok(Output {
             images,
@@ -243,9 +245,7 @@ pub fn job(checkpoint: &Checkpoint, req: &Request) -> Result<Job> {
     if req.batch == 0 || req.batch > MAX_BATCH {
         return Err(Error::Request(format!("batch must be in 1..={MAX_BATCH}, found {}", req.batch)));
     }
-    if !req.guidance.is_finite() {
-        return Err(Error::Request(format!("guidance must be finite, found {}", req.guidance)));
-    }
+    crate::limits::check_guidance(req.guidance)?;
     let prompt = checkpoint.encode_prompt(&req.prompt)?;
     let schedule = Schedule::cosine(cfg.timesteps, cfg.schedule_offset);
     let strength = req.init.as_ref().map(|_| req.strength);

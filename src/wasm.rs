@@ -190,9 +190,7 @@ impl Diffusor {
             let config = Config::from_json(config_json, "config.json")?;
             let vocab = match (&config.vocab, &config.vocab_file, vocab) {
                 (Some(words), _, _) => Some(Vocab::new(words.clone())?),
-                (None, Some(_), Some(text)) => {
-                    Some(Vocab::new(text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect())?)
-                }
+                (None, Some(file), Some(text)) => Some(Vocab::parse(&text, file)?),
                 (None, Some(file), None) => {
                     return Err(Error::Config {
                         path: "config.json".into(),
@@ -373,6 +371,7 @@ async fn generate(
             _ => return Err(e),
         },
     };
+    crate::limits::check_finite_output(&images)?;
     Ok((rgba(&images, format, size)?, notice))
 }
 

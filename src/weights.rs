@@ -1,7 +1,7 @@
 //! Checkpoints: `config.json` + `model.safetensors` (+ a vocabulary), validated tensor by tensor
 //! before the model sees them. Weights are stored `[out, in]` as in PyTorch, in f32, f16 or bf16.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
@@ -10,6 +10,8 @@ use safetensors::{Dtype, SafeTensors};
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::fsio;
+use crate::limits::{f32_bytes, LoadOptions, MAX_SMALL_FILE};
 use crate::model::{position_embedding, Dit};
 use crate::vocab::Vocab;
 
@@ -63,11 +65,9 @@ pub struct Checkpoint {
     pub tensors: HashMap<String, Tensor>,
 }
 
-fn read_file(path: &Path) -> Result<Vec<u8>> {
-    if path.is_dir() {
-        return Err(Error::IsDirectory { path: path.into() });
-    }
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+/// A small file beside the weights (config, vocabulary): regular, non-empty, at most 16 MiB.
+fn read_small_file(path: &Path) -> Result<Vec<u8>> {
+    let bytes = fsio::read_regular(path, MAX_SMALL_FILE)?;
     if bytes.is_empty() {
         return Err(Error::EmptyFile { path: path.into() });
     }
@@ -77,7 +77,7 @@ fn read_file(path: &Path) -> Result<Vec<u8>> {
 /// Reads `config.json` from `dir`, with its vocabulary (inline or from `vocab_file`).
 pub fn read_config(dir: &Path) -> Result<(Config, Option<Vocab>)> {
     let path = dir.join(CONFIG_FILE);
-    let text = String::from_utf8(read_file(&path)?)
+    let text = String::from_utf8(read_small_file(&path)?)
         .map_err(|_| Error::Config { path: path.display().to_string(), message: "not UTF-8".into() })?;
     let config = Config::from_json(&text, &path.display().to_string())?;
     let vocab = match (&config.vocab, &config.vocab_file) {
@@ -89,10 +89,8 @@ pub fn read_config(dir: &Path) -> Result<(Config, Option<Vocab>)> {
                     message: format!("`vocab_file` must be a plain name beside config.json, found `{file}`"),
                 });
             }
-            let bytes = read_file(&dir.join(file))?;
-            let text =
-                String::from_utf8(bytes).map_err(|_| Error::checkpoint(file.clone(), "vocabulary is not UTF-8"))?;
-            Some(Vocab::new(text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect())?)
+            let bytes = read_small_file(&dir.join(file))?;
+            Some(Vocab::from_file_bytes(&bytes, file)?)
         }
         (None, None) => None,
     };
@@ -109,8 +107,15 @@ fn to_f32(name: &str, dtype: Dtype, data: &[u8]) -> Result<Vec<f32>> {
     Ok(values)
 }
 
-/// Every tensor of a safetensors image, converted to f32, under its own name.
-pub(crate) fn safetensors_raw(bytes: &[u8], what: &str) -> Result<crate::convert::RawTensors> {
+/// The tensors of a safetensors image, converted to f32, under their own names. Before any
+/// tensor is converted, the header alone is checked: with `expected` names, any other tensor
+/// is refused; the f32 copies must fit in `options.max_memory`.
+pub(crate) fn safetensors_raw(
+    bytes: &[u8],
+    what: &str,
+    expected: Option<&HashSet<String>>,
+    options: &LoadOptions,
+) -> Result<crate::convert::RawTensors> {
     let Some(head) = bytes.first_chunk::<8>() else {
         return Err(Error::checkpoint(
             what,
@@ -130,8 +135,16 @@ pub(crate) fn safetensors_raw(bytes: &[u8], what: &str) -> Result<crate::convert
             crate::convert::safetensors::explain(bytes).unwrap_or_else(|| format!("safetensors: {e}")),
         )
     })?;
+    let views = file.tensors();
+    if let Some(expected) = expected {
+        if let Some((name, view)) = views.iter().filter(|(n, _)| !expected.contains(n)).min_by(|a, b| a.0.cmp(&b.0)) {
+            return Err(Error::ExtraTensor { name: name.clone(), shape: view.shape().to_vec() });
+        }
+    }
+    let needed = views.iter().try_fold(0u64, |sum, (_, view)| f32_bytes(view.shape())?.checked_add(sum));
+    options.check(&format!("{what} (its tensors as f32)"), needed)?;
     let mut tensors = HashMap::new();
-    for (name, view) in file.tensors() {
+    for (name, view) in views {
         let values = to_f32(&name, view.dtype(), view.data())?;
         tensors.insert(name, (view.shape().to_vec(), values));
     }
@@ -142,6 +155,11 @@ impl Checkpoint {
     /// Opens a checkpoint folder: `config.json`, `model.safetensors` and the vocabulary, if any.
     /// The weights file is memory-mapped and read once.
     pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with(dir, &LoadOptions::default())
+    }
+
+    /// [`Checkpoint::open`] within `options`' memory limit.
+    pub fn open_with(dir: impl AsRef<Path>, options: &LoadOptions) -> Result<Self> {
         let dir = dir.as_ref();
         if !dir.exists() {
             return Err(Error::io(dir, std::io::Error::new(std::io::ErrorKind::NotFound, "no such checkpoint folder")));
@@ -154,37 +172,63 @@ impl Checkpoint {
         }
         let (config, vocab) = read_config(dir)?;
         let weights = dir.join(WEIGHTS_FILE);
-        Self::from_safetensors_file(config, vocab, &weights)
+        Self::from_safetensors_file_with(config, vocab, &weights, options)
+    }
+
+    pub fn from_safetensors_file(config: Config, vocab: Option<Vocab>, path: &Path) -> Result<Self> {
+        Self::from_safetensors_file_with(config, vocab, path, &LoadOptions::default())
     }
 
     #[cfg(not(target_arch = "wasm32"))]
-    pub fn from_safetensors_file(config: Config, vocab: Option<Vocab>, path: &Path) -> Result<Self> {
-        if path.is_dir() {
-            return Err(Error::IsDirectory { path: path.into() });
-        }
-        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-        let len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    fn from_safetensors_file_with(
+        config: Config,
+        vocab: Option<Vocab>,
+        path: &Path,
+        options: &LoadOptions,
+    ) -> Result<Self> {
+        // A file larger than the f32 tensors it may hold plus a header cannot pass the memory check.
+        let (file, len) = fsio::open_regular(path, options.max_memory.saturating_add(MAX_SMALL_FILE))?;
         if len == 0 {
             return Err(Error::EmptyFile { path: path.into() });
         }
         // SAFETY: the map is read-only and dropped before this function returns; a file
         // truncated underneath us is the one hazard, as with any mmapped loader.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| Error::io(path, e))?;
-        Self::from_safetensors_bytes(config, vocab, &map, &path.display().to_string())
+        Self::from_safetensors_bytes_with(config, vocab, &map, &path.display().to_string(), options)
     }
 
     #[cfg(target_arch = "wasm32")]
-    pub fn from_safetensors_file(config: Config, vocab: Option<Vocab>, path: &Path) -> Result<Self> {
-        let bytes = read_file(path)?;
-        Self::from_safetensors_bytes(config, vocab, &bytes, &path.display().to_string())
+    fn from_safetensors_file_with(
+        config: Config,
+        vocab: Option<Vocab>,
+        path: &Path,
+        options: &LoadOptions,
+    ) -> Result<Self> {
+        let bytes = fsio::read_regular(path, options.max_memory.saturating_add(MAX_SMALL_FILE))?;
+        Self::from_safetensors_bytes_with(config, vocab, &bytes, &path.display().to_string(), options)
     }
 
     /// Validates a safetensors image against `config`; `what` names the source in errors.
     pub fn from_safetensors_bytes(config: Config, vocab: Option<Vocab>, bytes: &[u8], what: &str) -> Result<Self> {
+        Self::from_safetensors_bytes_with(config, vocab, bytes, what, &LoadOptions::default())
+    }
+
+    /// [`Checkpoint::from_safetensors_bytes`] within `options`' memory limit. Tensors the
+    /// config does not use are refused from the header, before any is converted.
+    pub fn from_safetensors_bytes_with(
+        config: Config,
+        vocab: Option<Vocab>,
+        bytes: &[u8],
+        what: &str,
+        options: &LoadOptions,
+    ) -> Result<Self> {
         if bytes.is_empty() {
             return Err(Error::EmptyFile { path: PathBuf::from(what) });
         }
-        Self::from_raw(config, vocab, safetensors_raw(bytes, what)?)
+        config.validate().map_err(|message| Error::Config { path: "config".into(), message })?;
+        let mut expected: HashSet<String> = expected_tensors(&config, Some(1)).into_iter().map(|(n, _)| n).collect();
+        expected.insert(POS_EMBED_BUFFER.into());
+        Self::from_raw(config, vocab, safetensors_raw(bytes, what, Some(&expected), options)?)
     }
 
     /// Validates named f32 tensors (shape, values) against `config`.
@@ -257,24 +301,30 @@ impl Checkpoint {
     pub fn encode_prompt(&self, prompt: &str) -> Result<Vec<u32>> {
         match &self.vocab {
             Some(vocab) => vocab.encode(prompt),
-            None if Vocab::split(prompt).is_empty() => Ok(Vec::new()),
+            None if prompt.trim().is_empty() => Ok(Vec::new()),
             None => Err(Error::PromptOnUnconditional { prompt: prompt.into() }),
         }
     }
 
-    /// Writes `config.json` (with the vocabulary inline) and `model.safetensors` in `dtype`.
+    /// Writes `config.json` (with the vocabulary inline) and `model.safetensors` in `dtype` as a
+    /// new folder that replaces `dir` whole, so a reader finds the old checkpoint or the new
+    /// one, never a mix. An existing `dir` may hold only those two files.
     pub fn save(&self, dir: impl AsRef<Path>, dtype: DType) -> Result<()> {
         let dir = dir.as_ref();
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         let mut config = self.config.clone();
         config.vocab = self.vocab.as_ref().map(|v| v.words().to_vec());
         config.vocab_file = None;
         let json = serde_json::to_string_pretty(&config).map_err(|e| Error::checkpoint("config", e.to_string()))?;
-        std::fs::write(dir.join(CONFIG_FILE), json + "\n").map_err(|e| Error::io(dir.join(CONFIG_FILE), e))?;
         let converted =
             self.tensors.iter().map(|(k, v)| Ok((k.clone(), v.to_dtype(dtype)?))).collect::<Result<HashMap<_, _>>>()?;
-        candle_core::safetensors::save(&converted, dir.join(WEIGHTS_FILE))?;
-        Ok(())
+        let new = fsio::NewDir::beside(dir)?;
+        new.write(CONFIG_FILE, (json + "\n").as_bytes())?;
+        let weights = new.path_of(WEIGHTS_FILE);
+        candle_core::safetensors::save(&converted, &weights).map_err(|e| match e {
+            candle_core::Error::Io(io) => Error::write(dir.join(WEIGHTS_FILE), io),
+            other => Error::write(dir.join(WEIGHTS_FILE), std::io::Error::other(other.to_string())),
+        })?;
+        new.commit(&[CONFIG_FILE, WEIGHTS_FILE])
     }
 }
 

@@ -144,7 +144,7 @@ fn four_channel_samples_match_candle_for_the_same_seed() {
     let ck = f16_rounded(&random_checkpoint(&cfg, 35));
     let mut img2img = job(&ck, SamplerKind::Ddim, 4, Some(3.0), 1, "hippo");
     let sched = Schedule::cosine(ck.config.timesteps, ck.config.schedule_offset);
-    img2img.plan = Plan::new(&sched, SamplerKind::Ddim, 4, Some(0.6)).unwrap();
+    img2img.plan = Plan::new(&sched, SamplerKind::Ddim, 4, Some(0.6), true).unwrap();
     img2img.init = Some((0..ck.config.image_len()).map(|i| ((i % 13) as f32 / 6.0) - 1.0).collect());
     compare_samples(
         &ck,

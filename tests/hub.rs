@@ -24,6 +24,8 @@ enum Fault {
     DropAfter(String, usize),
     /// Sends no Content-Length (close-delimited body) and only this many bytes.
     Truncate(String, usize),
+    /// Sends the whole length with the last byte changed.
+    Corrupt(String),
 }
 
 /// revision → (commit, file name → bytes)
@@ -92,13 +94,7 @@ impl Hub {
     }
 
     fn options(&self, cache: &Path) -> HubOptions {
-        HubOptions {
-            endpoint: format!("http://127.0.0.1:{}", self.port),
-            cache: cache.to_path_buf(),
-            offline: false,
-            token: None,
-            progress: false,
-        }
+        HubOptions::new(&format!("http://127.0.0.1:{}", self.port), cache)
     }
 
     fn log(&self) -> Vec<String> {
@@ -168,10 +164,9 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
     headers.push(("Content-Range", content_range.as_str()));
     let status = if range.is_some() { 206 } else { 200 };
     let full_body = end == data.len() && end - start > 1;
-    let fault = st
-        .fault
-        .clone()
-        .filter(|f| matches!(f, Fault::DropAfter(n, _) | Fault::Truncate(n, _) if n == file) && full_body);
+    let fault = st.fault.clone().filter(|f| {
+        matches!(f, Fault::DropAfter(n, _) | Fault::Truncate(n, _) | Fault::Corrupt(n) if n == file) && full_body
+    });
     if fault.is_some() {
         st.fault = None;
     }
@@ -180,6 +175,11 @@ fn serve(mut stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
     match fault {
         Some(Fault::DropAfter(_, n)) => respond(&mut stream, status, &headers, &body[..n], Some(body.len())),
         Some(Fault::Truncate(_, n)) => respond(&mut stream, status, &headers, &body[..n], None),
+        Some(Fault::Corrupt(_)) => {
+            let mut bad = body.to_vec();
+            *bad.last_mut().unwrap() ^= 1;
+            respond(&mut stream, status, &headers, &bad, Some(bad.len()))
+        }
         None => respond(&mut stream, status, &headers, body, Some(body.len())),
     }
 }
@@ -280,13 +280,8 @@ fn cached_pull_runs_offline_with_the_server_gone() {
         pull_with("me/icons", &hub.options(cache.path())).unwrap()
     };
     let gone = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut options = HubOptions {
-        endpoint: format!("http://127.0.0.1:{gone}"),
-        cache: cache.path().into(),
-        offline: true,
-        token: None,
-        progress: false,
-    };
+    let mut options =
+        HubOptions { offline: true, ..HubOptions::new(&format!("http://127.0.0.1:{gone}"), cache.path()) };
     assert_eq!(pull_with("me/icons", &options).unwrap(), first);
     // Online with the server down, the cache answers too.
     options.offline = false;
@@ -317,13 +312,7 @@ fn missing_repo_revision_and_file_are_told_apart() {
 fn unreachable_endpoint_is_a_network_error() {
     let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let cache = tempfile::tempdir().unwrap();
-    let opts = HubOptions {
-        endpoint: format!("http://127.0.0.1:{port}"),
-        cache: cache.path().into(),
-        offline: false,
-        token: None,
-        progress: false,
-    };
+    let opts = HubOptions::new(&format!("http://127.0.0.1:{port}"), cache.path());
     let err = pull_with("me/icons", &opts).unwrap_err();
     assert!(matches!(&err, Error::HubUnreachable { .. }), "{err}");
     assert!(err.to_string().contains("HF_HUB_OFFLINE"));
@@ -352,7 +341,7 @@ fn dropped_connection_leaves_nothing_trusted_and_the_next_run_resumes() {
 }
 
 #[test]
-fn body_cut_short_without_length_is_caught_by_the_etag_and_refetched() {
+fn body_cut_short_without_length_is_caught_by_the_announced_size_and_resumed() {
     let hub = Hub::start();
     let files = checkpoint_files(4, false);
     hub.publish("me/icons", "main", COMMIT_A, &files);
@@ -360,14 +349,29 @@ fn body_cut_short_without_length_is_caught_by_the_etag_and_refetched() {
     let cache = tempfile::tempdir().unwrap();
 
     let err = pull_with("me/icons", &hub.options(cache.path())).unwrap_err();
-    assert!(matches!(&err, Error::HubCorrupt { size: 500, .. }), "{err}");
-    let snap = snapshot(cache.path(), "me/icons", COMMIT_A);
-    assert!(!snap.join("model.safetensors").exists());
-    let blobs = std::fs::read_dir(cache.path().join("models--me--icons/blobs")).unwrap().count();
+    assert!(err.to_string().contains("broke off after 500 of"), "{err}");
+    assert!(!snapshot(cache.path(), "me/icons", COMMIT_A).join("model.safetensors").exists());
 
     let dir = pull_with("me/icons", &hub.options(cache.path())).unwrap();
     assert_eq!(std::fs::read(dir.join("model.safetensors")).unwrap(), files[0].1);
-    assert!(blobs < std::fs::read_dir(cache.path().join("models--me--icons/blobs")).unwrap().count());
+    assert!(hub.log().iter().any(|l| l.ends_with("/model.safetensors 500-")), "{:?}", hub.log());
+}
+
+#[test]
+fn body_not_matching_its_etag_is_removed_and_refetched() {
+    let hub = Hub::start();
+    let files = checkpoint_files(4, false);
+    hub.publish("me/icons", "main", COMMIT_A, &files);
+    hub.state.lock().unwrap().fault = Some(Fault::Corrupt("model.safetensors".into()));
+    let cache = tempfile::tempdir().unwrap();
+
+    let err = pull_with("me/icons", &hub.options(cache.path())).unwrap_err();
+    assert!(matches!(&err, Error::HubCorrupt { size, .. } if *size == files[0].1.len()), "{err}");
+    assert!(!snapshot(cache.path(), "me/icons", COMMIT_A).join("model.safetensors").exists());
+    assert!(part_files(cache.path(), "me/icons").is_empty());
+
+    let dir = pull_with("me/icons", &hub.options(cache.path())).unwrap();
+    assert_eq!(std::fs::read(dir.join("model.safetensors")).unwrap(), files[0].1);
 }
 
 #[test]

@@ -18,6 +18,7 @@ use std::path::Path;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::limits::LoadOptions;
 use crate::vocab::Vocab;
 use crate::weights::{Checkpoint, X0_HEAD};
 
@@ -42,12 +43,17 @@ impl Format {
         if bytes.starts_with(wts1::MAGIC) {
             return Ok(Format::Wts1);
         }
-        if bytes.starts_with(b"PK\x03\x04") || bytes[0] == 0x80 {
+        if bytes.starts_with(b"PK\x03\x04") {
             return Ok(Format::Pytorch);
         }
-        // safetensors: a u64 header length, then a JSON object.
+        // safetensors: a u64 header length, then a JSON object. Checked before the legacy pickle
+        // test below, since a header length whose low byte is 0x80 starts like a pickle.
         if bytes.len() >= 9 && bytes[8] == b'{' {
             return Ok(Format::Safetensors);
+        }
+        // The legacy torch.save format is a bare pickle: PROTO (0x80) and a version 2 to 5.
+        if bytes[0] == 0x80 && bytes.get(1).is_some_and(|v| (2..=5).contains(v)) {
+            return Ok(Format::Pytorch);
         }
         Err(Error::checkpoint(
             what,
@@ -62,14 +68,20 @@ impl Format {
 /// Reads the tensors of one file, named as in our state dict (the seed's export names are
 /// accepted in every format, see [`names`]).
 pub fn read_tensors(bytes: &[u8], format: Format, what: &str) -> Result<RawTensors> {
+    read_tensors_with(bytes, format, what, &LoadOptions::default())
+}
+
+/// [`read_tensors`] within `options`' memory limit.
+pub fn read_tensors_with(bytes: &[u8], format: Format, what: &str, options: &LoadOptions) -> Result<RawTensors> {
     let tensors = match format {
         Format::Safetensors => {
             if bytes.is_empty() {
                 return Err(Error::EmptyFile { path: what.into() });
             }
-            crate::weights::safetensors_raw(bytes, what)?
+            crate::weights::safetensors_raw(bytes, what, None, options)?
         }
-        Format::Pytorch => pth::read(bytes, what)?,
+        Format::Pytorch => pth::read_with(bytes, what, options)?,
+        // WTS1 values are f32 already: its tensors take no more than the file read whole.
         Format::Wts1 => wts1::read(bytes, what)?,
     };
     names::to_ours(tensors, what)
@@ -91,8 +103,19 @@ pub fn import_bytes(
     hints: &Hints,
     config: Option<(Config, Option<Vocab>)>,
 ) -> Result<Imported> {
+    import_bytes_with(bytes, what, hints, config, &LoadOptions::default())
+}
+
+/// [`import_bytes`] within `options`' memory limit.
+pub fn import_bytes_with(
+    bytes: &[u8],
+    what: &str,
+    hints: &Hints,
+    config: Option<(Config, Option<Vocab>)>,
+    options: &LoadOptions,
+) -> Result<Imported> {
     let format = Format::detect(bytes, what)?;
-    let tensors = read_tensors(bytes, format, what)?;
+    let tensors = read_tensors_with(bytes, format, what, options)?;
     let (config, vocab, notes) = match config {
         Some((config, vocab)) => {
             let has_head = tensors.contains_key(X0_HEAD[0]);
@@ -121,19 +144,23 @@ pub fn import_bytes(
 
 /// Imports a file in any supported format, or opens one of our checkpoint folders as is.
 pub fn import(path: &Path, hints: &Hints) -> Result<Imported> {
+    import_with(path, hints, &LoadOptions::default())
+}
+
+/// [`import`] within `options`' memory limit (which also bounds the file, read whole).
+pub fn import_with(path: &Path, hints: &Hints, options: &LoadOptions) -> Result<Imported> {
     if path.is_dir() {
         if path.join(crate::weights::CONFIG_FILE).is_file() {
-            let checkpoint = Checkpoint::open(path)?;
+            let checkpoint = Checkpoint::open_with(path, options)?;
             return Ok(Imported { checkpoint, format: Format::Safetensors, notes: Vec::new() });
         }
         return Err(Error::IsDirectory { path: path.into() });
     }
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    import_bytes(&bytes, &path.display().to_string(), hints, None)
+    let bytes = crate::fsio::read_regular(path, options.max_memory)?;
+    import_bytes_with(&bytes, &path.display().to_string(), hints, None, options)
 }
 
-/// Writes `checkpoint` as WTS1 to `path` (see [`wts1::write`] for what is left out).
+/// Writes `checkpoint` as WTS1 to `path`, atomically (see [`wts1::write`] for what is left out).
 pub fn save_wts1(checkpoint: &Checkpoint, path: &Path) -> Result<()> {
-    let bytes = wts1::write(checkpoint)?;
-    std::fs::write(path, bytes).map_err(|e| Error::io(path, e))
+    crate::fsio::write_atomic(path, &wts1::write(checkpoint)?)
 }

@@ -15,6 +15,7 @@ use candle_core::pickle::{Object, Stack};
 
 use super::{pickle_guard, RawTensors};
 use crate::error::{Error, Result};
+use crate::limits::{f32_bytes, LoadOptions};
 
 /// The pickle of a state dict is a few kilobytes; anything past this is not one.
 pub const MAX_PICKLE_BYTES: u64 = 16 << 20;
@@ -76,6 +77,13 @@ pub struct TensorRef {
 
 /// Reads a `.pt`/`.pth` state dict into f32 tensors under their state-dict names.
 pub fn read(bytes: &[u8], what: &str) -> Result<RawTensors> {
+    read_with(bytes, what, &LoadOptions::default())
+}
+
+/// [`read`] within `options`' memory limit, checked on the pickle's claims before any storage
+/// is read: tensors that alias one storage each get their own f32 copy, so a small archive
+/// can ask for many times its size.
+pub fn read_with(bytes: &[u8], what: &str, options: &LoadOptions) -> Result<RawTensors> {
     if bytes.is_empty() {
         return Err(Error::EmptyFile { path: what.into() });
     }
@@ -115,6 +123,15 @@ pub fn read(bytes: &[u8], what: &str) -> Result<RawTensors> {
     }
     let pickle = read_entry(&mut zip, &pickle_name, MAX_PICKLE_BYTES, what)?;
     let refs = read_pickle(&pickle, &format!("{what} ({pickle_name})"))?;
+    let tensor_bytes = refs.iter().try_fold(0u64, |sum, t| f32_bytes(&t.shape)?.checked_add(sum));
+    options.check(&format!("{what} (its tensors as f32)"), tensor_bytes)?;
+    let mut claimed: HashMap<&str, u64> = HashMap::new();
+    for t in &refs {
+        let size = (t.storage_len as u64).saturating_mul(t.element.size() as u64);
+        claimed.entry(t.storage.as_str()).or_insert(size);
+    }
+    let storage_bytes = claimed.values().try_fold(0u64, |sum, &b| sum.checked_add(b));
+    options.check(&format!("{what} (its storages)"), storage_bytes)?;
 
     let mut storages: HashMap<String, Vec<u8>> = HashMap::new();
     let mut out = RawTensors::new();

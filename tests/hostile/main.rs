@@ -3,6 +3,7 @@
 //! Inputs are built by hand (inputs.rs) from the formats' specs, or written by PyTorch
 //! (tests/fixtures/hostile, from train/port_fixtures.py).
 
+mod bounds;
 #[path = "../common/mod.rs"]
 mod common;
 mod inputs;
@@ -73,6 +74,11 @@ fn huge_claimed_tensor_sizes_allocate_nothing_proportional() {
 
     let pt = torch_zip(&state_dict_pickle("w", i32::MAX as u32, 0, &[46340, 46340]), &floats(4));
     let (result, largest) = largest_allocation(|| pth::read(&pt, "huge.pt"));
+    assert!(message(result).contains("needs 8589582400 bytes of memory"));
+    assert!(largest < SMALL, "allocated {largest} bytes");
+    // With no memory limit, the storage's real size is the check.
+    let unlimited = favicon_diffusor::limits::LoadOptions { max_memory: u64::MAX };
+    let (result, largest) = largest_allocation(|| pth::read_with(&pt, "huge.pt", &unlimited));
     assert!(message(result).contains("holds 16 bytes, the pickle claims 8589934588"));
     assert!(largest < SMALL, "allocated {largest} bytes");
 }

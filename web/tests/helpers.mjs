@@ -177,8 +177,9 @@ export async function readSafetensors(path) {
   const header = JSON.parse(bytes.subarray(8, 8 + headerLength).toString('utf8'));
   const data = bytes.subarray(8 + headerLength);
   const tensors = {};
-  for (const [name, { dtype, shape, data_offsets: [begin, end] }] of Object.entries(header)) {
+  for (const [name, entry] of Object.entries(header)) {
     if (name === '__metadata__') continue;
+    const { dtype, shape, data_offsets: [begin, end] } = entry;
     if (dtype !== 'F32') throw new Error(`${path}: ${name} is ${dtype}, expected F32`);
     const copy = Uint8Array.from(data.subarray(begin, end));
     tensors[name] = { shape, values: new Float32Array(copy.buffer) };

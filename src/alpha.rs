@@ -132,6 +132,11 @@ impl Premultiplied {
         })
     }
 
+    /// Pixel (x, y): premultiplied [r, g, b, a] in [0, 1].
+    pub fn pixel(&self, x: u32, y: u32) -> [f32; 4] {
+        self.0.get_pixel(x, y).0
+    }
+
     pub fn width(&self) -> u32 {
         self.0.width()
     }

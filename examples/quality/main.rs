@@ -142,7 +142,7 @@ fn run(args: Args) -> Result<()> {
         for seed in 0..seeds as u64 {
             let req = Request { prompt: p.prompt.clone(), seed, guidance: args.guidance, ..Default::default() };
             let out = pipe.generate(&req, |_| {})?;
-            drawn.push(metrics::on_grey(&out.images, cfg.channels, cfg.matte, cfg.image_size));
+            drawn.push(metrics::on_grey(&out.images, cfg.channels, cfg.matte, cfg.image_size)?);
             raw.push(out.images);
             progress.inc(1);
         }

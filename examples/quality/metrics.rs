@@ -1,29 +1,31 @@
 //! The benchmark's measures, each defined in docs/QUALITY.md: compositing on mid-grey, the seam
 //! score, the in-between alpha fraction, the Fréchet distance and the mean pairwise distance.
 
+use favicon_diffusor::alpha::{PixelFormat, Premultiplied};
+
 /// Mid-grey, the background every measure composites on.
 pub const GREY: f32 = 0.5;
 
 /// A planar model image (`channels` 3: RGB; 4: colour premultiplied over `matte`, then alpha;
-/// all in [-1, 1]) as RGB in [0, 1] on mid-grey, and its alpha (1 for RGB).
-pub fn on_grey(planar: &[f32], channels: usize, matte: f32, size: usize) -> (Vec<f32>, Vec<f32>) {
+/// all in [-1, 1]) as RGB in [0, 1] on mid-grey, and its alpha (1 for RGB), through the
+/// library's own conversion (`favicon_diffusor::alpha`).
+pub fn on_grey(
+    planar: &[f32],
+    channels: usize,
+    matte: f32,
+    size: usize,
+) -> favicon_diffusor::Result<(Vec<f32>, Vec<f32>)> {
+    let image = Premultiplied::from_planar(planar, PixelFormat { channels, matte }, size)?;
     let plane = size * size;
-    let unit = |v: f32| ((v + 1.0) / 2.0).clamp(0.0, 1.0);
-    let alpha: Vec<f32> =
-        if channels == 4 { planar[3 * plane..4 * plane].iter().map(|&v| unit(v)).collect() } else { vec![1.0; plane] };
-    let mut rgb = vec![0.0; 3 * plane];
-    for c in 0..3 {
-        for i in 0..plane {
-            let a = alpha[i];
-            let colour = if channels == 4 {
-                (unit(planar[c * plane + i]) - matte * (1.0 - a)).clamp(0.0, a)
-            } else {
-                unit(planar[c * plane + i])
-            };
-            rgb[c * plane + i] = colour + GREY * (1.0 - a);
+    let (mut rgb, mut alpha) = (vec![0.0; 3 * plane], vec![0.0; plane]);
+    for i in 0..plane {
+        let px = image.pixel((i % size) as u32, (i / size) as u32);
+        alpha[i] = px[3];
+        for c in 0..3 {
+            rgb[c * plane + i] = px[c] + GREY * (1.0 - px[3]);
         }
     }
-    (rgb, alpha)
+    Ok((rgb, alpha))
 }
 
 /// Sums of absolute neighbour differences across patch boundaries and inside patches.
@@ -245,7 +247,7 @@ mod tests {
         // Four pixels: opaque red, half-transparent white (premultiplied 0.5), transparent, and a
         // red above its alpha (clamped to it). Planes R, G, B, A in [-1, 1].
         let planar = [1.0, 0.0, -1.0, 1.0, -1.0, 0.0, -1.0, -1.0, -1.0, 0.0, -1.0, -1.0, 1.0, 0.0, -1.0, 0.0];
-        let (rgb, alpha) = on_grey(&planar, 4, 0.0, 2);
+        let (rgb, alpha) = on_grey(&planar, 4, 0.0, 2).unwrap();
         assert_eq!(alpha, vec![1.0, 0.5, 0.0, 0.5]);
         assert_eq!(&rgb[0..4], &[1.0, 0.75, 0.5, 0.75]);
         assert_eq!(&rgb[4..8], &[0.0, 0.75, 0.5, 0.25]);
@@ -262,7 +264,7 @@ mod tests {
                 }
             })
             .collect();
-        let (again, _) = on_grey(&matted, 4, 0.5, 2);
+        let (again, _) = on_grey(&matted, 4, 0.5, 2).unwrap();
         for (x, y) in again.iter().zip(&rgb) {
             assert!((x - y).abs() < 1e-6, "{again:?} vs {rgb:?}");
         }

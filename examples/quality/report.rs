@@ -209,7 +209,7 @@ pub fn picture(
     let mut img = RgbImage::new((cols * tile) as u32, (rows.len() * tile) as u32);
     for (r, &i) in rows.iter().enumerate() {
         for (c, image) in planar[i].iter().take(cols).enumerate() {
-            let (rgb, alpha) = metrics::on_grey(image, cfg.channels, cfg.matte, size);
+            let (rgb, alpha) = metrics::on_grey(image, cfg.channels, cfg.matte, size)?;
             let plane = size * size;
             for y in 0..tile {
                 for x in 0..tile {

@@ -42,6 +42,7 @@ pub mod fsio;
 pub mod gpu;
 pub mod hub;
 pub mod image;
+pub mod kit;
 pub mod limits;
 pub mod model;
 pub mod noise;

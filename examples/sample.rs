@@ -1,4 +1,5 @@
-//! Draws a favicon: `cargo run --release --example sample -- --prompt hippo --out hippo.ico`.
+//! Draws a favicon: `cargo run --release --example sample -- --prompt hippo --out hippo.ico`,
+//! or a site's whole favicon kit: `... -- --prompt hippo --kit site/`.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -7,6 +8,7 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use favicon_diffusor::alpha::PixelFormat;
 use favicon_diffusor::hub::HubOptions;
+use favicon_diffusor::kit::{self, Colour, KitOptions};
 use favicon_diffusor::limits::LoadOptions;
 use favicon_diffusor::{Backend, Checkpoint, Pipeline, Preview, Request, SamplerKind};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -38,17 +40,26 @@ struct Args {
     strength: f32,
     #[arg(long, default_value = "auto")]
     backend: Backend,
-    /// Checkpoint folder (config.json + model.safetensors).
+    /// Checkpoint folder (config.json + model.safetensors). Default: $FAVICON_DIFFUSOR_WEIGHTS,
+    /// else `weights` beside this executable, else the source tree's `weights/`.
     #[arg(long)]
     weights: Option<PathBuf>,
     /// Pull the checkpoint from the Hugging Face hub: owner/name[@revision].
     #[arg(long, conflicts_with = "weights")]
     hub: Option<String>,
     /// Output file: .png, .ico (16–64 px favicon) or .gif (the denoising, one frame per step).
-    #[arg(long, default_value = "favicon.png")]
-    out: PathBuf,
+    /// Default: favicon.png, unless --kit is given.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Write a site's favicon kit into this folder: ICO, SVG, PNGs, web manifest, HTML snippet.
+    #[arg(long)]
+    kit: Option<PathBuf>,
+    /// The site name in the kit's manifest (default: the prompt).
+    #[arg(long)]
+    name: Option<String>,
     /// Flatten onto this colour for an opaque icon: #rrggbb, rrggbb, white, black or grey.
-    /// Without it, an RGBA checkpoint's transparency is kept.
+    /// Without it, an RGBA checkpoint's transparency is kept. In a kit it is also the
+    /// apple-touch icon's background (default: picked from the icon).
     #[arg(long, value_name = "COLOR", value_parser = parse_background)]
     background: Option<[u8; 3]>,
     /// The most memory (GiB) the checkpoint's tensors may take; larger ones are refused.
@@ -61,6 +72,13 @@ fn parse_background(text: &str) -> Result<[u8; 3], String> {
 }
 
 fn main() {
+    // Mesa's Vulkan device-select layer asks Wayland for the default GPU, and without a session
+    // libwayland prints "error: XDG_RUNTIME_DIR is invalid or not set", which reads as a failure
+    // of this run. wgpu picks the adapter by power preference anyway, so the layer is skipped
+    // (set before any thread starts).
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() && std::env::var_os("NODEVICE_SELECT").is_none() {
+        std::env::set_var("NODEVICE_SELECT", "1");
+    }
     if let Err(err) = run(Args::parse()) {
         eprintln!("error: {err:#}");
         std::process::exit(1);
@@ -68,15 +86,22 @@ fn main() {
 }
 
 fn run(args: Args) -> Result<()> {
-    let format = favicon_diffusor::image::Format::from_path(&args.out)?;
+    let out = match (&args.out, &args.kit) {
+        (Some(out), _) => Some(out.clone()),
+        (None, None) => Some(PathBuf::from("favicon.png")),
+        (None, Some(_)) => None,
+    };
+    let format = out.as_deref().map(favicon_diffusor::image::Format::from_path).transpose()?;
+    if args.kit.is_some() && args.batch != 1 {
+        bail!("--kit makes one icon's kit; use --batch 1 (found --batch {})", args.batch);
+    }
     let limits = LoadOptions { max_memory: (args.max_memory * (1u64 << 30) as f64) as u64 };
-    let dir = match (&args.hub, &args.weights) {
-        (Some(repo), _) => {
+    let dir = match &args.hub {
+        Some(repo) => {
             let options = HubOptions { max_weights: limits.max_memory, ..HubOptions::from_env()? };
             favicon_diffusor::hub::pull_with(repo, &options).with_context(|| format!("pulling `{repo}`"))?
         }
-        (None, Some(dir)) => dir.clone(),
-        (None, None) => Pipeline::default_weights(),
+        None => favicon_diffusor::locate::find(args.weights.as_deref())?,
     };
     let checkpoint = Checkpoint::open_with(&dir, &limits).with_context(|| format!("loading {}", dir.display()))?;
     let mut pipe = Pipeline::new(checkpoint, args.backend)?;
@@ -93,7 +118,7 @@ fn run(args: Args) -> Result<()> {
     }
     let timesteps = config.timesteps;
     let req = Request {
-        prompt: args.prompt,
+        prompt: args.prompt.clone(),
         guidance: args.guidance,
         seed: args.seed,
         steps: args.steps.unwrap_or(timesteps),
@@ -101,7 +126,7 @@ fn run(args: Args) -> Result<()> {
         batch: args.batch,
         init,
         strength: args.strength,
-        preview: if format == favicon_diffusor::image::Format::Gif { Preview::X0 } else { Preview::None },
+        preview: if format == Some(favicon_diffusor::image::Format::Gif) { Preview::X0 } else { Preview::None },
         background: args.background,
     };
     let bar = ProgressBar::new(0).with_style(
@@ -109,15 +134,33 @@ fn run(args: Args) -> Result<()> {
             .progress_chars("=> "),
     );
     let start = Instant::now();
-    let out = pipe.generate(&req, |event| {
+    let result = pipe.generate(&req, |event| {
         bar.set_length(event.total as u64);
         bar.set_position(event.index as u64 + 1);
     })?;
     bar.finish_and_clear();
     let elapsed = start.elapsed();
-    out.save(&args.out)?;
+    println!("weights: {}", dir.display());
     println!("backend: {}", pipe.backend_name());
     println!("time: {:.2} s for {} step(s) at batch {}", elapsed.as_secs_f64(), req.steps, req.batch);
-    println!("wrote {}", args.out.display());
+    if let Some(path) = &out {
+        result.save(path)?;
+        println!("wrote {}", path.display());
+    }
+    if let Some(dir) = &args.kit {
+        let name = args.name.clone().unwrap_or(args.prompt.clone());
+        let options = KitOptions { name, background: args.background.map(Colour) };
+        write_kit(dir, &kit::build(&result.image(0)?, &options)?)?;
+    }
+    Ok(())
+}
+
+fn write_kit(dir: &std::path::Path, files: &[kit::KitFile]) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    for file in files {
+        favicon_diffusor::image::write_atomic(&dir.join(file.name), &file.bytes)?;
+    }
+    let names: Vec<_> = files.iter().map(|f| f.name).collect();
+    println!("wrote the kit to {}: {}", dir.display(), names.join(", "));
     Ok(())
 }

@@ -67,6 +67,9 @@ pub enum Error {
     #[error("colour `{text}`: expected #rrggbb, rrggbb, white, black or grey")]
     Color { text: String },
 
+    #[error("no checkpoint found; looked at {0}")]
+    NoWeights(String),
+
     #[error("invalid request: {0}")]
     Request(String),
 

@@ -44,6 +44,7 @@ pub mod hub;
 pub mod image;
 pub mod kit;
 pub mod limits;
+pub mod locate;
 pub mod model;
 pub mod noise;
 pub mod patch;

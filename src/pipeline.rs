@@ -192,9 +192,10 @@ impl Pipeline {
         Pipeline { checkpoint, engine, note }
     }
 
-    /// The folder of the shipped default checkpoint.
+    /// The default checkpoint folder: `FAVICON_DIFFUSOR_WEIGHTS`, else `weights` beside the
+    /// executable, else the source tree's (see [`crate::locate`]).
     pub fn default_weights() -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("weights")
+        crate::locate::find(None).unwrap_or_else(|_| crate::locate::compiled_in())
     }
 
     pub fn checkpoint(&self) -> &Checkpoint {

@@ -2,7 +2,7 @@
 
 use candle_core::Tensor;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::model::Dit;
 use crate::pipeline::{Engine, Job, Preview, StepEvent};
 use crate::sampler::{apply_step, guide, initial_x, x0_from_eps};
@@ -47,30 +47,49 @@ fn combine(both: &[f32], guidance: f32) -> Vec<f32> {
     uncond.iter().zip(cond).map(|(&u, &c)| guide(u, c, guidance)).collect()
 }
 
+impl CpuEngine {
+    /// A run's first state: noise, or the init image noised to the first step. Refuses a plan
+    /// whose steps need an x0 head this checkpoint lacks.
+    pub fn start(&self, job: &Job) -> Result<Vec<f32>> {
+        job.plan.check_heads(self.model.config().x0_head)?;
+        let len = job.batch * self.model.config().image_len();
+        Ok(initial_x(&job.plan.start, job.seed, job.init.as_deref(), len))
+    }
+
+    /// Step `index` of `job` on `x`, reported to `on_step`. The browser calls it one step at a
+    /// time, so its event loop can run (and take a Stop) in between.
+    pub fn step(&self, job: &Job, index: usize, x: &mut [f32], on_step: &mut dyn FnMut(StepEvent)) -> Result<()> {
+        let step = &job.plan.steps[index];
+        let (eps, x0) = self.predict(job, x, step.t)?;
+        // Without the x0 head, the preview is the x0 that ε implies at this step's x.
+        let derived = match (&x0, job.preview) {
+            (None, Preview::X0) => Some(x0_from_eps(step.alpha_bar, x, &eps)),
+            _ => None,
+        };
+        apply_step(step, job.seed, x, &eps, x0.as_deref())?;
+        let preview = match job.preview {
+            Preview::None => None,
+            Preview::X0 => x0.as_deref().or(derived.as_deref()),
+            Preview::Xt => Some(&*x),
+        };
+        on_step(StepEvent { index, total: job.plan.steps.len(), t: step.t, preview });
+        Ok(())
+    }
+}
+
 impl Engine for CpuEngine {
     fn name(&self) -> String {
         "cpu (candle)".into()
     }
 
     fn run(&mut self, job: &Job, on_step: &mut dyn FnMut(StepEvent)) -> Result<Vec<f32>> {
-        let len = job.batch * self.model.config().image_len();
-        let mut x = initial_x(&job.plan.start, job.seed, job.init.as_deref(), len);
+        let mut x = self.start(job)?;
         let total = job.plan.steps.len();
-        job.plan.check_heads(self.model.config().x0_head)?;
-        for (index, step) in job.plan.steps.iter().enumerate() {
-            let (eps, x0) = self.predict(job, &x, step.t)?;
-            // Without the x0 head, the preview is the x0 that ε implies at this step's x.
-            let derived = match (&x0, job.preview) {
-                (None, Preview::X0) => Some(x0_from_eps(step.alpha_bar, &x, &eps)),
-                _ => None,
-            };
-            apply_step(step, job.seed, &mut x, &eps, x0.as_deref())?;
-            let preview = match job.preview {
-                Preview::None => None,
-                Preview::X0 => x0.as_deref().or(derived.as_deref()),
-                Preview::Xt => Some(x.as_slice()),
-            };
-            on_step(StepEvent { index, total, t: step.t, preview });
+        for index in 0..total {
+            self.step(job, index, &mut x, on_step)?;
+            if job.stop.requested() && index + 1 < total {
+                return Err(Error::Stopped { done: index + 1, total });
+            }
         }
         Ok(x)
     }

@@ -70,6 +70,9 @@ pub enum Error {
     #[error("no checkpoint found; looked at {0}")]
     NoWeights(String),
 
+    #[error("stopped after step {done} of {total}")]
+    Stopped { done: usize, total: usize },
+
     #[error("invalid request: {0}")]
     Request(String),
 

@@ -1,6 +1,8 @@
 //! The public entry point: load a checkpoint, pick a backend, generate images.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use crate::alpha::{Color, PixelFormat, Premultiplied};
 use crate::error::{Error, Result};
@@ -86,6 +88,21 @@ pub struct StepEvent<'a> {
     pub preview: Option<&'a [f32]>,
 }
 
+/// Asks a running job to stop after the step in progress (the browser's Stop button); the
+/// engine then returns [`Error::Stopped`]. Clones share one flag.
+#[derive(Debug, Clone, Default)]
+pub struct Stop(Arc<AtomicBool>);
+
+impl Stop {
+    pub fn request(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    pub fn requested(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
 /// Everything a backend needs for one run, resolved from a [`Request`].
 pub struct Job {
     pub plan: Plan,
@@ -96,6 +113,7 @@ pub struct Job {
     pub guidance: Option<f32>,
     pub init: Option<Vec<f32>>,
     pub preview: Preview,
+    pub stop: Stop,
 }
 
 /// A sampling backend: runs a whole job and returns the batch of planar images.
@@ -274,5 +292,6 @@ pub fn job(checkpoint: &Checkpoint, req: &Request) -> Result<Job> {
         guidance: guided.then_some(req.guidance),
         init,
         preview: req.preview,
+        stop: Stop::default(),
     })
 }

@@ -103,6 +103,7 @@ fn job(ck: &Checkpoint, kind: SamplerKind, steps: usize, guidance: Option<f32>, 
         guidance,
         init: None,
         preview: Preview::None,
+        stop: Default::default(),
     }
 }
 

@@ -55,6 +55,7 @@ pub async fn compare_forward(
         guidance: None,
         init: None,
         preview: Preview::None,
+        stop: Default::default(),
     };
     engine.write_job(shape, &job)?;
 

@@ -1,7 +1,7 @@
 //! The GPU backend: uploads once, plans once per batch shape, then records each step into
 //! one compute pass and submits the whole loop before waiting on anything.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use super::context::GpuContext;
 use super::kernels::{Kernels, MAX_HEAD_DIM, MAX_SINUSOID, MAX_TOKENS};
@@ -28,6 +28,8 @@ pub struct GpuEngine {
     weights: GpuWeights,
     config: Config,
     plans: HashMap<Shape, Plan>,
+    /// Steps submitted ahead of the one being waited on (see `set_steps_in_flight`).
+    steps_in_flight: usize,
 }
 
 fn check_config(cfg: &Config) -> Result<()> {
@@ -61,7 +63,21 @@ impl GpuEngine {
         }
         let kernels = Kernels::new(&ctx.device, ctx.checks, ctx.wide_prefetch, ctx.coop);
         ctx.check()?;
-        Ok(GpuEngine { ctx, kernels, weights, config: checkpoint.config.clone(), plans: HashMap::new() })
+        Ok(GpuEngine {
+            ctx,
+            kernels,
+            weights,
+            config: checkpoint.config.clone(),
+            plans: HashMap::new(),
+            steps_in_flight: usize::MAX,
+        })
+    }
+
+    /// Bounds how many steps are submitted ahead of the one being waited on. By default every
+    /// step is submitted before anything is awaited (the fastest); the browser bounds it, so
+    /// that a Stop (`Job::stop`) waits for little queued work.
+    pub fn set_steps_in_flight(&mut self, steps: usize) {
+        self.steps_in_flight = steps.max(1);
     }
 
     pub fn context(&self) -> &GpuContext {
@@ -222,7 +238,11 @@ impl GpuEngine {
                 event.index += index * job.plan.steps.len();
                 on_step(event)
             };
-            images.extend(self.run_chunk(job, first, count, &mut report).await?);
+            let chunk_images = self.run_chunk(job, first, count, &mut report).await.map_err(|e| match e {
+                Error::Stopped { done, total } => Error::Stopped { done: index * total + done, total: chunks * total },
+                other => other,
+            })?;
+            images.extend(chunk_images);
         }
         Ok(images)
     }
@@ -248,10 +268,10 @@ impl GpuEngine {
             let prelude: Vec<_> = plan.prelude.iter().chain([&plan.start]).collect();
             plan.record(&mut pass, kernels, &prelude, 0);
         }
-        let mut pending = vec![submit(ctx, encoder.finish())];
+        let prelude = submit(ctx, encoder.finish());
         let steps = &job.plan.steps;
         let dispatches: Vec<_> = plan.step.iter().collect();
-        for slot in 0..steps.len() {
+        let record = |slot: usize| {
             let mut encoder = new_encoder();
             {
                 let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
@@ -263,20 +283,31 @@ impl GpuEngine {
             if slot + 1 == steps.len() {
                 encoder.copy_buffer_to_buffer(&plan.x, 0, &plan.readback, 0, (len * 4) as u64);
             }
-            pending.push(submit(ctx, encoder.finish()));
-        }
+            submit(ctx, encoder.finish())
+        };
+        let ahead = steps.len().min(self.steps_in_flight.max(1));
+        let mut pending: VecDeque<_> = (0..ahead).map(record).collect();
         ctx.check()?;
-        let mut pending = pending.into_iter();
-        if let Some(prelude) = pending.next() {
-            wait(ctx, prelude).await?;
-        }
-        for (slot, done) in pending.enumerate() {
+        wait(ctx, prelude).await?;
+        for slot in 0..steps.len() {
+            let Some(done) = pending.pop_front() else { break };
             wait(ctx, done).await?;
+            let next = slot + pending.len() + 1;
+            if next < steps.len() && !job.stop.requested() {
+                pending.push_back(record(next));
+            }
             let preview = match job.preview {
                 Preview::None => None,
                 _ => Some(read_f32(ctx, &plan.preview_staging[slot], 0, len).await?),
             };
             on_step(StepEvent { index: slot, total: steps.len(), t: steps[slot].t, preview: preview.as_deref() });
+            if job.stop.requested() && slot + 1 < steps.len() {
+                // What was submitted still runs; wait for it, so the next job starts on an idle queue.
+                for rest in pending {
+                    wait(ctx, rest).await?;
+                }
+                return Err(Error::Stopped { done: slot + 1, total: steps.len() });
+            }
         }
         read_f32(ctx, &plan.readback, 0, len).await
     }

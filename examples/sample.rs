@@ -8,7 +8,7 @@ use anyhow::{bail, Context, Result};
 use clap::Parser;
 use favicon_diffusor::alpha::PixelFormat;
 use favicon_diffusor::hub::HubOptions;
-use favicon_diffusor::kit::{self, Colour, KitOptions};
+use favicon_diffusor::kit::{self, KitOptions};
 use favicon_diffusor::limits::LoadOptions;
 use favicon_diffusor::{Backend, Checkpoint, Pipeline, Preview, Request, SamplerKind};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -149,7 +149,7 @@ fn run(args: Args) -> Result<()> {
     }
     if let Some(dir) = &args.kit {
         let name = args.name.clone().unwrap_or(args.prompt.clone());
-        let options = KitOptions { name, background: args.background.map(Colour) };
+        let options = KitOptions { name, background: args.background };
         write_kit(dir, &kit::build(&result.image(0)?, &options)?)?;
     }
     Ok(())

@@ -92,7 +92,12 @@ pub fn png_bytes(img: &RgbaImage) -> Result<Vec<u8>> {
 /// A favicon `.ico` holding every size in [`ICO_SIZES`], each with its alpha, shrunk by area
 /// averaging on premultiplied values (no ringing, no fringes from transparent pixels).
 pub fn ico_bytes(img: &Premultiplied) -> Result<Vec<u8>> {
-    let frames = ICO_SIZES
+    ico_bytes_sized(img, &ICO_SIZES)
+}
+
+/// A `.ico` holding `sizes`, made as [`ico_bytes`] makes its own.
+pub fn ico_bytes_sized(img: &Premultiplied, sizes: &[u32]) -> Result<Vec<u8>> {
+    let frames = sizes
         .iter()
         .map(|&s| {
             let resized = img.resize_area(s, s).to_straight();

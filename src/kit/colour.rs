@@ -5,43 +5,17 @@ use std::collections::HashMap;
 
 use image::RgbaImage;
 
-use crate::error::{Error, Result};
+use crate::alpha::Color;
 
-/// An opaque colour, written `#rrggbb` or `#rgb` (the `#` optional).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Colour(pub [u8; 3]);
-
-impl std::str::FromStr for Colour {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        let digits = s.trim().trim_start_matches('#');
-        let bad = || Error::Request(format!("expected a colour as #rrggbb or #rgb, found `{s}`"));
-        if !digits.chars().all(|c| c.is_ascii_hexdigit()) {
-            return Err(bad());
-        }
-        let nibble = |i: usize| u8::from_str_radix(&digits[i..i + 1], 16).map_err(|_| bad());
-        match digits.len() {
-            3 => Ok(Colour([nibble(0)? * 17, nibble(1)? * 17, nibble(2)? * 17])),
-            6 => {
-                let byte = |i: usize| u8::from_str_radix(&digits[i..i + 2], 16).map_err(|_| bad());
-                Ok(Colour([byte(0)?, byte(2)?, byte(4)?]))
-            }
-            _ => Err(bad()),
-        }
-    }
-}
-
-impl std::fmt::Display for Colour {
-    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        let [r, g, b] = self.0;
-        write!(f, "#{r:02x}{g:02x}{b:02x}")
-    }
+/// `#rrggbb`, as manifests and HTML take a colour.
+pub fn hex([r, g, b]: Color) -> String {
+    format!("#{r:02x}{g:02x}{b:02x}")
 }
 
 /// The most common colour of the icon's visible pixels: pixels are binned at 4 bits a channel,
 /// weighted by alpha, and the heaviest bin's mean colour is returned. White for an icon with
 /// nothing visible.
-pub fn dominant(img: &RgbaImage) -> Colour {
+pub fn dominant(img: &RgbaImage) -> Color {
     let mut bins: HashMap<[u8; 3], [u64; 4]> = HashMap::new();
     for p in img.pixels().filter(|p| p[3] >= 128) {
         let bin = bins.entry([p[0] >> 4, p[1] >> 4, p[2] >> 4]).or_default();
@@ -54,15 +28,15 @@ pub fn dominant(img: &RgbaImage) -> Colour {
     // Ties go to the lower bin, so the choice does not depend on hash order.
     let heaviest = bins.iter().max_by(|a, b| a.1[3].cmp(&b.1[3]).then(b.0.cmp(a.0)));
     match heaviest {
-        Some((_, sum)) => Colour([0, 1, 2].map(|c| ((sum[c] + sum[3] / 2) / sum[3]) as u8)),
-        None => Colour([255, 255, 255]),
+        Some((_, sum)) => [0, 1, 2].map(|c| ((sum[c] + sum[3] / 2) / sum[3]) as u8),
+        None => [255; 3],
     }
 }
 
 /// The apple-touch icon's background when none is given. An icon opaque along its edge has
 /// its own background: the edge's mean colour continues it into the padding. A transparent
 /// icon goes on white, or on near-black when its dominant colour is itself near white.
-pub fn background(img: &RgbaImage) -> Colour {
+pub fn background(img: &RgbaImage) -> Color {
     let (w, h) = (img.width(), img.height());
     let edge: Vec<_> =
         img.enumerate_pixels().filter(|(x, y, _)| *x == 0 || *y == 0 || *x + 1 == w || *y + 1 == h).collect();
@@ -75,17 +49,17 @@ pub fn background(img: &RgbaImage) -> Colour {
             }
         }
         let n = edge.len() as u64;
-        return Colour(sum.map(|s| ((s + n / 2) / n) as u8));
+        return sum.map(|s| ((s + n / 2) / n) as u8);
     }
     if luminance(dominant(img)) > 0.85 {
-        Colour([0x1d, 0x1f, 0x2b])
+        [0x1d, 0x1f, 0x2b]
     } else {
-        Colour([255, 255, 255])
+        [255; 3]
     }
 }
 
 /// Relative luminance (sRGB, WCAG), 0 for black to 1 for white.
-fn luminance(Colour(rgb): Colour) -> f64 {
+fn luminance(rgb: Color) -> f64 {
     let linear = |c: u8| {
         let v = c as f64 / 255.0;
         if v <= 0.04045 {
@@ -103,13 +77,9 @@ mod tests {
     use image::Rgba;
 
     #[test]
-    fn colours_parse_long_short_and_without_hash() {
-        assert_eq!("#ff8000".parse::<Colour>().unwrap(), Colour([255, 128, 0]));
-        assert_eq!("f80".parse::<Colour>().unwrap(), Colour([255, 136, 0]));
-        assert_eq!(Colour([255, 128, 0]).to_string(), "#ff8000");
-        let err = "#12345".parse::<Colour>().unwrap_err().to_string();
-        assert!(err.contains("#12345") && err.contains("#rrggbb"), "{err}");
-        assert!("#gg0000".parse::<Colour>().is_err());
+    fn hex_is_two_lower_case_digits_a_channel() {
+        assert_eq!(hex([255, 128, 0]), "#ff8000");
+        assert_eq!(hex([1, 2, 3]), "#010203");
     }
 
     #[test]
@@ -120,7 +90,7 @@ mod tests {
             12..=16 => Rgba([10, 20, 200, 255]),
             _ => Rgba([200, 0, 0, 255]),
         });
-        assert_eq!(dominant(&img), Colour([10, 20, 200]));
+        assert_eq!(dominant(&img), [10, 20, 200]);
     }
 
     #[test]
@@ -132,7 +102,7 @@ mod tests {
                 Rgba([0, 0, 0, 255])
             }
         });
-        assert_eq!(background(&framed), Colour([240, 200, 220]));
+        assert_eq!(background(&framed), [240, 200, 220]);
         let floating = RgbaImage::from_fn(8, 8, |x, y| {
             if (2..6).contains(&x) && (2..6).contains(&y) {
                 Rgba([0, 90, 0, 255])
@@ -140,7 +110,7 @@ mod tests {
                 Rgba([0, 0, 0, 0])
             }
         });
-        assert_eq!(background(&floating), Colour([255, 255, 255]));
+        assert_eq!(background(&floating), [255; 3]);
         let pale = RgbaImage::from_fn(8, 8, |x, y| {
             if (2..6).contains(&x) && (2..6).contains(&y) {
                 Rgba([250, 250, 250, 255])
@@ -148,6 +118,6 @@ mod tests {
                 Rgba([0, 0, 0, 0])
             }
         });
-        assert_eq!(background(&pale), Colour([0x1d, 0x1f, 0x2b]));
+        assert_eq!(background(&pale), [0x1d, 0x1f, 0x2b]);
     }
 }

@@ -27,12 +27,11 @@ pub mod svg;
 
 use std::io::{Cursor, Write as _};
 
-use image::codecs::ico::{IcoEncoder, IcoFrame};
-use image::{ExtendedColorType, ImageFormat, Rgba, RgbaImage};
+use image::{Rgba, RgbaImage};
 
-pub use colour::Colour;
-
+use crate::alpha::{Color, Premultiplied};
 use crate::error::{Error, Result};
+use crate::image as img;
 
 /// Sizes in the kit's `favicon.ico`.
 pub const ICO_SIZES: [u32; 3] = [16, 32, 48];
@@ -47,7 +46,7 @@ pub struct KitOptions {
     /// The site's name in the manifest and snippet; empty means "favicon".
     pub name: String,
     /// The apple-touch icon's background; `None` picks one from the icon.
-    pub background: Option<Colour>,
+    pub background: Option<Color>,
 }
 
 /// One file of the kit.
@@ -69,45 +68,30 @@ pub fn build(icon: &RgbaImage, options: &KitOptions) -> Result<Vec<KitFile>> {
     let name = if options.name.trim().is_empty() { "favicon".to_string() } else { options.name.trim().to_string() };
     let theme = colour::dominant(icon);
     let background = options.background.unwrap_or_else(|| colour::background(icon));
-    let [r, g, b] = background.0;
-    let touch = scale::flatten(&scale::nearest_padded(icon, 180, Rgba([r, g, b, 255])), background.0);
+    let premultiplied = Premultiplied::from_straight(icon);
+    let [r, g, b] = background;
+    let padded = scale::nearest_padded(icon, 180, Rgba([r, g, b, 255]));
     let clear = Rgba([0, 0, 0, 0]);
     let pngs = [
-        ("favicon-96x96.png", scale::area_average(icon, 96)),
-        ("apple-touch-icon.png", touch),
+        ("favicon-96x96.png", premultiplied.resize_area(96, 96).to_straight()),
+        ("apple-touch-icon.png", Premultiplied::from_straight(&padded).flatten(background).to_straight()),
         (MANIFEST_ICONS[0].0, scale::nearest_padded(icon, MANIFEST_ICONS[0].1, clear)),
         (MANIFEST_ICONS[1].0, scale::nearest_padded(icon, MANIFEST_ICONS[1].1, clear)),
     ];
+    let in_file = |file: &'static str| move |e: Error| kit_err(file, e);
     let mut files = vec![
-        KitFile { name: "favicon.ico", bytes: ico(icon)? },
+        KitFile {
+            name: "favicon.ico",
+            bytes: img::ico_bytes_sized(&premultiplied, &ICO_SIZES).map_err(in_file("favicon.ico"))?,
+        },
         KitFile { name: "favicon.svg", bytes: svg::svg(icon).0.into_bytes() },
     ];
     for (file, image) in pngs {
-        files.push(KitFile { name: file, bytes: png(&image, file)? });
+        files.push(KitFile { name: file, bytes: img::png_bytes(&image).map_err(in_file(file))? });
     }
     files.push(KitFile { name: "site.webmanifest", bytes: manifest(&name, theme, background).into_bytes() });
     files.push(KitFile { name: "snippet.html", bytes: snippet(&name, theme).into_bytes() });
     Ok(files)
-}
-
-fn png(img: &RgbaImage, file: &str) -> Result<Vec<u8>> {
-    let mut out = Cursor::new(Vec::new());
-    img.write_to(&mut out, ImageFormat::Png).map_err(|e| kit_err(file, e))?;
-    Ok(out.into_inner())
-}
-
-fn ico(icon: &RgbaImage) -> Result<Vec<u8>> {
-    let frames = ICO_SIZES
-        .iter()
-        .map(|&s| {
-            let small = scale::area_average(icon, s);
-            IcoFrame::as_png(small.as_raw(), s, s, ExtendedColorType::Rgba8)
-        })
-        .collect::<image::ImageResult<Vec<_>>>()
-        .map_err(|e| kit_err("favicon.ico", e))?;
-    let mut out = Vec::new();
-    IcoEncoder::new(&mut out).encode_images(&frames).map_err(|e| kit_err("favicon.ico", e))?;
-    Ok(out)
 }
 
 /// At most 12 characters (what a home screen shows), cut at a space where there is one.
@@ -122,7 +106,7 @@ fn short_name(name: &str) -> String {
     }
 }
 
-fn manifest(name: &str, theme: Colour, background: Colour) -> String {
+fn manifest(name: &str, theme: Color, background: Color) -> String {
     let icons: Vec<_> = MANIFEST_ICONS
         .iter()
         .map(|(file, size)| {
@@ -133,8 +117,8 @@ fn manifest(name: &str, theme: Colour, background: Colour) -> String {
         "name": name,
         "short_name": short_name(name),
         "icons": icons,
-        "theme_color": theme.to_string(),
-        "background_color": background.to_string(),
+        "theme_color": colour::hex(theme),
+        "background_color": colour::hex(background),
         "display": "standalone",
     });
     // Serialising a json! value cannot fail.
@@ -145,18 +129,19 @@ fn escape_html(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
-fn snippet(name: &str, theme: Colour) -> String {
+fn snippet(name: &str, theme: Color) -> String {
     format!(
         r#"<!-- favicon-diffusor kit: put the files at the site's root and these tags in <head>. -->
 <link rel="icon" type="image/png" href="/favicon-96x96.png" sizes="96x96">
 <link rel="icon" type="image/svg+xml" href="/favicon.svg">
 <link rel="shortcut icon" href="/favicon.ico">
 <link rel="apple-touch-icon" sizes="180x180" href="/apple-touch-icon.png">
-<meta name="apple-mobile-web-app-title" content="{}">
+<meta name="apple-mobile-web-app-title" content="{name}">
 <link rel="manifest" href="/site.webmanifest">
 <meta name="theme-color" content="{theme}">
 "#,
-        escape_html(name)
+        name = escape_html(name),
+        theme = colour::hex(theme)
     )
 }
 
@@ -188,7 +173,7 @@ mod tests {
 
     #[test]
     fn the_snippet_escapes_the_name() {
-        let html = snippet("a \"b\" <c> & d", Colour([1, 2, 3]));
+        let html = snippet("a \"b\" <c> & d", [1, 2, 3]);
         assert!(html.contains("content=\"a &quot;b&quot; &lt;c&gt; &amp; d\""), "{html}");
         assert!(html.contains("content=\"#010203\""), "{html}");
     }

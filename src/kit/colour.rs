@@ -12,13 +12,13 @@ pub fn hex([r, g, b]: Color) -> String {
     format!("#{r:02x}{g:02x}{b:02x}")
 }
 
-/// The most common colour of the icon's visible pixels: pixels are binned at 4 bits a channel,
+/// The most common colour of the icon's visible pixels: pixels are binned at 3 bits a channel (shading stays in one bin),
 /// weighted by alpha, and the heaviest bin's mean colour is returned. White for an icon with
 /// nothing visible.
 pub fn dominant(img: &RgbaImage) -> Color {
     let mut bins: HashMap<[u8; 3], [u64; 4]> = HashMap::new();
     for p in img.pixels().filter(|p| p[3] >= 128) {
-        let bin = bins.entry([p[0] >> 4, p[1] >> 4, p[2] >> 4]).or_default();
+        let bin = bins.entry([p[0] >> 5, p[1] >> 5, p[2] >> 5]).or_default();
         let a = p[3] as u64;
         for c in 0..3 {
             bin[c] += p[c] as u64 * a;

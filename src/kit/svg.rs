@@ -3,16 +3,21 @@
 //! first, and a colour's runs may cross opaque pixels of colours painted after it (which cover
 //! them again), so a background is a few large rectangles rather than many small ones; runs
 //! repeated on the next row stack into one taller rectangle. A sampled icon rarely repeats a
-//! colour exactly, so when that still leaves more than [`MAX_RECTS`] rectangles, its colours
-//! are first reduced by median cut.
+//! colour exactly, so when the SVG would be larger than [`MAX_BYTES`], its colours are first
+//! reduced by median cut. The faint haze around a sampled RGBA icon (alpha under
+//! 5%, [`HAZE`]) is left out.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use image::{Rgba, RgbaImage};
 
-/// Above this many rectangles the colours are quantised (a rectangle costs about 17 bytes).
-pub const MAX_RECTS: usize = 1500;
+/// Above this size the colours are quantised (a rectangle costs about 17 bytes, a colour 30
+/// more).
+pub const MAX_BYTES: usize = 24_000;
+
+/// Pixels at most this opaque (under 5%) are left out of the SVG.
+pub const HAZE: u8 = 12;
 
 /// Palette sizes tried in turn until the rectangles fit.
 const PALETTES: [usize; 5] = [128, 64, 32, 16, 8];
@@ -30,20 +35,27 @@ type Layers = Vec<([u8; 4], Vec<Rect>)>;
 
 /// The SVG text for `img`, and the image it draws (equal to `img` unless it was quantised).
 pub fn svg(img: &RgbaImage) -> (String, RgbaImage) {
-    let mut drawn = img.clone();
-    let mut layers = paint(&drawn);
+    let visible = clear_haze(img);
+    let mut drawn = visible.clone();
+    let mut text = render(img.width(), img.height(), &paint(&drawn));
     for colours in PALETTES {
-        if count(&layers) <= MAX_RECTS {
+        if text.len() <= MAX_BYTES {
             break;
         }
-        drawn = median_cut(img, colours);
-        layers = paint(&drawn);
+        drawn = median_cut(&visible, colours);
+        text = render(img.width(), img.height(), &paint(&drawn));
     }
-    (render(img.width(), img.height(), &layers), drawn)
+    (text, drawn)
 }
 
-fn count(layers: &Layers) -> usize {
-    layers.iter().map(|(_, rects)| rects.len()).sum()
+/// `img` with the faint haze a sampled RGBA icon leaves around it (alpha at most [`HAZE`])
+/// made fully transparent: invisible, and scattered, so each pixel would cost a rectangle.
+fn clear_haze(img: &RgbaImage) -> RgbaImage {
+    let mut out = img.clone();
+    for p in out.pixels_mut().filter(|p| p[3] <= HAZE) {
+        *p = Rgba([0; 4]);
+    }
+    out
 }
 
 /// The rectangles of every visible colour, the most common colour first. A pixel ends up with
@@ -147,60 +159,69 @@ fn opacity(alpha: u8) -> String {
         .unwrap_or_else(|| format!("{:.4}", alpha as f64 / 255.0))
 }
 
-/// `img` reduced to at most `colours` colours by median cut over its non-transparent pixels
-/// (RGBA): the box with the widest channel range is split at its median until there are
-/// enough boxes, and each pixel takes its box's mean.
+/// `img` reduced to at most `colours` colours by median cut over its visible pixels, on
+/// premultiplied values (so faint pixels, whatever their colour, sit close to transparent):
+/// the box with the widest channel range is split at its median until there are enough boxes,
+/// and each pixel takes its box's mean.
 fn median_cut(img: &RgbaImage, colours: usize) -> RgbaImage {
-    let mut out = img.clone();
-    let visible: Vec<(u32, u32)> =
-        img.enumerate_pixels().filter(|(_, _, p)| p[3] > 0).map(|(x, y, _)| (x, y)).collect();
+    let premultiplied = |p: &Rgba<u8>| {
+        let a = p[3] as u32;
+        [p[0] as u32 * a / 255, p[1] as u32 * a / 255, p[2] as u32 * a / 255, a]
+    };
+    let visible: Vec<((u32, u32), [u32; 4])> =
+        img.enumerate_pixels().filter(|(_, _, p)| p[3] > 0).map(|(x, y, p)| ((x, y), premultiplied(p))).collect();
     let mut boxes = vec![visible];
     while boxes.len() < colours {
         let widest = boxes
             .iter()
             .enumerate()
             .filter(|(_, b)| b.len() > 1)
-            .map(|(i, b)| (i, widest_channel(img, b)))
+            .map(|(i, b)| (i, widest_channel(b)))
             .max_by_key(|&(_, (_, range))| range);
         let Some((i, (channel, range))) = widest else { break };
         if range == 0 {
             break;
         }
         let mut cell = boxes.swap_remove(i);
-        cell.sort_by_key(|&(x, y)| img.get_pixel(x, y)[channel]);
+        cell.sort_by_key(|&(_, p)| p[channel]);
         let upper = cell.split_off(cell.len() / 2);
         boxes.push(cell);
         boxes.push(upper);
     }
+    let mut out = img.clone();
     for cell in &boxes {
-        let mean = mean_colour(img, cell);
-        for &(x, y) in cell {
+        let mean = straight_mean(cell);
+        for &((x, y), _) in cell {
             out.put_pixel(x, y, mean);
         }
     }
     out
 }
 
-fn widest_channel(img: &RgbaImage, cell: &[(u32, u32)]) -> (usize, u8) {
+fn widest_channel(cell: &[((u32, u32), [u32; 4])]) -> (usize, u32) {
     (0..4)
         .map(|c| {
-            let values = cell.iter().map(|&(x, y)| img.get_pixel(x, y)[c]);
-            let (lo, hi) = values.fold((255u8, 0u8), |(lo, hi), v| (lo.min(v), hi.max(v)));
+            let (lo, hi) = cell.iter().fold((u32::MAX, 0), |(lo, hi), (_, p)| (lo.min(p[c]), hi.max(p[c])));
             (c, hi.saturating_sub(lo))
         })
         .max_by_key(|&(_, range)| range)
         .unwrap_or((0, 0))
 }
 
-fn mean_colour(img: &RgbaImage, cell: &[(u32, u32)]) -> Rgba<u8> {
+/// The mean of premultiplied pixels, back to straight 8-bit.
+fn straight_mean(cell: &[((u32, u32), [u32; 4])]) -> Rgba<u8> {
     let mut sum = [0u64; 4];
-    for &(x, y) in cell {
-        for (s, v) in sum.iter_mut().zip(img.get_pixel(x, y).0) {
-            *s += v as u64;
+    for (_, p) in cell {
+        for c in 0..4 {
+            sum[c] += p[c] as u64;
         }
     }
-    let n = cell.len().max(1) as u64;
-    Rgba(sum.map(|s| ((s + n / 2) / n) as u8))
+    if sum[3] == 0 {
+        return Rgba([0; 4]);
+    }
+    let colour = |c: usize| (sum[c] as f64 * 255.0 / sum[3] as f64).round().min(255.0) as u8;
+    let n = cell.len() as f64;
+    Rgba([colour(0), colour(1), colour(2), (sum[3] as f64 / n).round() as u8])
 }
 
 #[cfg(test)]
@@ -249,6 +270,14 @@ mod tests {
     }
 
     #[test]
+    fn faint_haze_is_left_out_and_visible_pixels_kept() {
+        let img = RgbaImage::from_fn(4, 1, |x, _| Rgba([200, 10, 10, [0, HAZE, HAZE + 1, 255][x as usize]]));
+        let (text, drawn) = svg(&img);
+        assert_eq!(drawn.pixels().map(|p| p[3]).collect::<Vec<_>>(), vec![0, 0, HAZE + 1, 255]);
+        assert_eq!(text.matches('M').count(), 2, "{text}");
+    }
+
+    #[test]
     fn colours_are_written_short_when_they_can_be() {
         assert_eq!(hex(&[0xff, 0x00, 0x33, 255]), "#f03");
         assert_eq!(hex(&[0x12, 0x34, 0x56, 255]), "#123456");
@@ -264,14 +293,13 @@ mod tests {
     }
 
     #[test]
-    fn a_noisy_icon_is_quantised_below_the_rectangle_budget() {
+    fn a_noisy_icon_is_quantised_below_the_size_budget() {
         // Every pixel a different colour: 4,096 rectangles unquantised.
         let img = RgbaImage::from_fn(64, 64, |x, y| {
             Rgba([(x * 4) as u8, (y * 4) as u8, ((x * 7 + y * 13) % 256) as u8, 255])
         });
         let (text, drawn) = svg(&img);
-        let rects = text.matches('M').count();
-        assert!(rects <= MAX_RECTS, "{rects} rectangles");
+        assert!(text.len() <= MAX_BYTES, "{} bytes", text.len());
         let colours: std::collections::HashSet<_> = drawn.pixels().map(|p| p.0).collect();
         assert!(colours.len() <= PALETTES[0], "{} colours", colours.len());
     }

@@ -292,10 +292,6 @@ impl GpuEngine {
         for slot in 0..steps.len() {
             let Some(done) = pending.pop_front() else { break };
             wait(ctx, done).await?;
-            let next = slot + pending.len() + 1;
-            if next < steps.len() && !job.stop.requested() {
-                pending.push_back(record(next));
-            }
             let preview = match job.preview {
                 Preview::None => None,
                 _ => Some(read_f32(ctx, &plan.preview_staging[slot], 0, len).await?),
@@ -307,6 +303,10 @@ impl GpuEngine {
                     wait(ctx, rest).await?;
                 }
                 return Err(Error::Stopped { done: slot + 1, total: steps.len() });
+            }
+            let next = slot + pending.len() + 1;
+            if next < steps.len() {
+                pending.push_back(record(next));
             }
         }
         read_f32(ctx, &plan.readback, 0, len).await

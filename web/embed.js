@@ -9,10 +9,11 @@
 //   1 ignores it), data-seed (default: random), data-backend (auto | webgpu | cpu),
 //   data-weights (the checkpoint folder; default: weights/ beside this script).
 // window.faviconDiffusor.diffuse({ prompt, steps, strength, seed }) runs it from code and
-// resolves to the new favicon's data URL; every step animates the favicon.
+// resolves to the new favicon's data URL; every step animates the favicon. Every run starts
+// from the site's original favicon, never from the last result, so the icon cannot drift.
 
 import { DiffusorClient } from './client.js';
-import { faviconRgba, showFavicon } from './favicon.js';
+import { faviconRgba, faviconUrl, showFavicon } from './favicon.js';
 
 const script = [...document.querySelectorAll('script[src]')].find((s) => s.src === import.meta.url);
 const options = { ...(script?.dataset ?? {}) };
@@ -20,6 +21,9 @@ const triggers = new Set((options.trigger ?? 'load').split(/[\s,]+/).filter(Bool
 
 let client = null;
 let running = null;
+// The site's own favicon, as the page had it before any run.
+const originalUrl = faviconUrl();
+let original = null;
 
 function connect() {
   client ??= new DiffusorClient({
@@ -35,7 +39,8 @@ async function diffuse(overrides = {}) {
   const strength = Number(overrides.strength ?? options.strength ?? 0.6);
   const seed = Number(overrides.seed ?? options.seed ?? Math.floor(Math.random() * 2 ** 32));
   const prompt = info.conditional ? (overrides.prompt ?? options.prompt ?? '') : '';
-  const init = strength < 1 ? await faviconRgba(info.imageSize) : null;
+  original ??= faviconRgba(info.imageSize, document, originalUrl);
+  const init = strength < 1 ? await original : null;
   const request = { prompt, seed, steps: Math.min(steps, info.timesteps), sampler: 'ddim', preview: 'x0', strength };
   const { rgba } = await client.generate(request, {
     init,

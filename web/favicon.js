@@ -56,10 +56,13 @@ export async function imageRgba(src, size) {
   }
 }
 
-// The page's current favicon as RGBA (its <link rel=icon>, else /favicon.ico), or null.
-export async function faviconRgba(size, doc = document) {
-  const link = doc.querySelector('link[rel~="icon"]');
-  const src = link?.href || new URL('/favicon.ico', doc.baseURI).href;
+// The URL of the page's current favicon: its <link rel=icon>, else /favicon.ico.
+export function faviconUrl(doc = document) {
+  return doc.querySelector('link[rel~="icon"]')?.href || new URL('/favicon.ico', doc.baseURI).href;
+}
+
+// The page's current favicon (or the image at `src`) as RGBA, or null.
+export async function faviconRgba(size, doc = document, src = faviconUrl(doc)) {
   try {
     return await imageRgba(src, size);
   } catch {

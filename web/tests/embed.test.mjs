@@ -39,3 +39,41 @@ test('the_embed_example_changes_the_favicon_on_load_and_on_call', async () => {
   assert.deepEqual(errors, []);
   await page.close();
 });
+
+test('each_run_diffuses_the_original_favicon_not_the_last_result', async () => {
+  const page = await browser.newPage();
+  await page.goto(`${srv.url}embed-example.html`);
+  await page.waitForFunction(() => document.querySelector('link[rel~="icon"]').href.startsWith('data:image/png'), null, {
+    timeout: 120_000,
+  });
+  // A call during a run joins that run, so each seeded call first waits for the one before.
+  const settle = () => page.evaluate(() => window.faviconDiffusor.diffuse());
+  await settle();
+  // The same seed twice, with a hover run between: equal only if both start from the original.
+  const first = await page.evaluate(() => window.faviconDiffusor.diffuse({ seed: 5 }));
+  await page.evaluate(() => document.documentElement.dispatchEvent(new MouseEvent('mouseenter')));
+  await settle();
+  const again = await page.evaluate(() => window.faviconDiffusor.diffuse({ seed: 5 }));
+  const [a, b] = [await pixels(page, first), await pixels(page, again)];
+  assert.deepEqual(b.data, a.data, 'the icon did not drift');
+  await page.close();
+});
+
+test('the_example_button_keeps_the_logo_closer_than_a_fresh_icon', async () => {
+  const page = await browser.newPage();
+  await page.goto(`${srv.url}embed-example.html`);
+  const original = await pixels(page, `${srv.url}example-icon.svg`);
+  const distance = async (href) => {
+    const now = await pixels(page, href);
+    let sum = 0;
+    for (let i = 0; i < now.data.length; i++) if (i % 4 !== 3) sum += Math.abs(now.data[i] - original.data[i]);
+    return sum / (now.data.length * 0.75);
+  };
+  await page.evaluate(() => window.faviconDiffusor.diffuse());
+  const button = Number(await page.getAttribute('#again', 'data-strength'));
+  assert.ok(button > 0 && button < 1, `the button's strength ${button} keeps part of the logo`);
+  const kept = await distance(await page.evaluate((s) => window.faviconDiffusor.diffuse({ seed: 4, strength: s }), button));
+  const fresh = await distance(await page.evaluate(() => window.faviconDiffusor.diffuse({ seed: 4, strength: 1 })));
+  assert.ok(kept < fresh, `mean distance from the logo: ${kept.toFixed(1)} at ${button}, ${fresh.toFixed(1)} from noise`);
+  await page.close();
+});

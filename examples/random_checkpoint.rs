@@ -19,6 +19,10 @@ struct Args {
     tiny: bool,
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Diffusion timesteps (default: 8 for --tiny, else the model's); many make a long DDPM
+    /// run for the browser's Stop test.
+    #[arg(long)]
+    timesteps: Option<usize>,
     /// Prompt words, comma-separated; empty for an unconditional checkpoint.
     #[arg(long, default_value = "hippo,red,heart,sun")]
     vocab: String,
@@ -51,6 +55,7 @@ fn main() -> Result<()> {
         channels: args.channels,
         matte: args.matte,
         vocab: (!words.is_empty()).then(|| words.clone()),
+        timesteps: args.timesteps.unwrap_or(base.timesteps),
         ..base
     };
     config.validate().map_err(|message| anyhow::anyhow!("--channels / --matte: {message}"))?;

@@ -13,14 +13,15 @@ use std::sync::{Arc, Mutex};
 use js_sys::{Function, Object, Promise, Reflect, Uint8Array};
 use serde::Deserialize;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::future_to_promise;
+use wasm_bindgen_futures::{future_to_promise, JsFuture};
 
 use crate::alpha::{PixelFormat, Premultiplied};
 use crate::cpu::CpuEngine;
 use crate::error::{Error, Result};
 use crate::gpu::GpuEngine;
 use crate::image as img;
-use crate::pipeline::{self, Engine as _, Job, Preview, Request, StepEvent};
+use crate::kit::{self, KitOptions};
+use crate::pipeline::{self, Job, Preview, Request, StepEvent, Stop};
 use crate::sampler::SamplerKind;
 use crate::vocab::Vocab;
 use crate::{Checkpoint, Config};
@@ -84,11 +85,16 @@ impl WebRequest {
     }
 }
 
-/// A WebGPU engine and the reason its device was lost, once it is.
+/// A WebGPU engine, the reason its device was lost once it is, and the last measured time of
+/// one step.
 struct Gpu {
     engine: GpuEngine,
     lost: Arc<Mutex<Option<String>>>,
+    step_ms: Option<f64>,
 }
+
+/// The most queued GPU work a Stop waits for, in milliseconds.
+const STOP_BUDGET_MS: f64 = 250.0;
 
 impl Gpu {
     async fn new(checkpoint: &Checkpoint) -> Result<Gpu> {
@@ -100,7 +106,13 @@ impl Gpu {
                 slot.get_or_insert_with(|| format!("{reason:?}: {message}"));
             }
         });
-        Ok(Gpu { engine, lost })
+        Ok(Gpu { engine, lost, step_ms: None })
+    }
+
+    /// Steps to keep submitted: as many as fit the Stop budget at the last measured speed, one
+    /// before anything is measured.
+    fn steps_in_flight(&self) -> usize {
+        self.step_ms.map_or(1, |ms| (STOP_BUDGET_MS / ms.max(0.01)).floor().clamp(1.0, 64.0) as usize)
     }
 
     fn lost(&self) -> Option<String> {
@@ -114,10 +126,36 @@ enum Engine {
 }
 
 impl Engine {
-    async fn run(&mut self, job: &Job, on_step: &mut dyn FnMut(StepEvent)) -> Result<Vec<f32>> {
+    /// Runs `job`. Between CPU steps it awaits what `pause` hands out (the worker's "next task"
+    /// promise), so a Stop posted to the worker is seen; the GPU path yields at every step anyway.
+    async fn run(
+        &mut self,
+        job: &Job,
+        on_step: &mut dyn FnMut(StepEvent),
+        pause: &dyn Fn() -> Option<Promise>,
+    ) -> Result<Vec<f32>> {
         match self {
-            Engine::Cpu(cpu) => cpu.run(job, on_step),
-            Engine::Gpu(gpu) => gpu.engine.run_async(job, on_step).await,
+            Engine::Cpu(cpu) => {
+                let mut x = cpu.start(job)?;
+                let total = job.plan.steps.len();
+                for index in 0..total {
+                    cpu.step(job, index, &mut x, on_step)?;
+                    if let Some(promise) = pause() {
+                        let _ = JsFuture::from(promise).await;
+                    }
+                    if job.stop.requested() && index + 1 < total {
+                        return Err(Error::Stopped { done: index + 1, total });
+                    }
+                }
+                Ok(x)
+            }
+            Engine::Gpu(gpu) => {
+                gpu.engine.set_steps_in_flight(gpu.steps_in_flight());
+                let start = now_ms();
+                let images = gpu.engine.run_async(job, on_step).await?;
+                gpu.step_ms = Some((now_ms() - start) / job.plan.steps.len().max(1) as f64);
+                Ok(images)
+            }
         }
     }
 
@@ -172,6 +210,8 @@ struct State {
     checkpoint: Rc<Checkpoint>,
     /// Taken out while a generation runs, so a second call finds it busy instead of waiting.
     engine: Option<Engine>,
+    /// The running generation's Stop.
+    stop: Stop,
 }
 
 /// A validated checkpoint and the engine that samples it.
@@ -202,7 +242,13 @@ impl Diffusor {
             Checkpoint::from_safetensors_bytes(config, vocab, weights, "model.safetensors")
         };
         let checkpoint = load().map_err(js_error)?;
-        Ok(Diffusor { state: Rc::new(RefCell::new(State { checkpoint: Rc::new(checkpoint), engine: None })) })
+        Ok(Diffusor {
+            state: Rc::new(RefCell::new(State {
+                checkpoint: Rc::new(checkpoint),
+                engine: None,
+                stop: Stop::default(),
+            })),
+        })
     }
 
     /// `{ parameters, conditional, vocab, imageSize, channels, timesteps }`; channels is 4 for
@@ -254,23 +300,42 @@ impl Diffusor {
     }
 
     /// Runs one request (JSON, see `WebRequest`); `init` is an RGBA image of the model's size
-    /// for img2img. `on_step(index, total, rgba | null)` follows every step. Resolves to
-    /// `{ rgba, notice }`, where `notice` says when a lost WebGPU device was re-initialised.
+    /// for img2img. `on_step(index, total, rgba | null)` follows every step; a promise it
+    /// returns is awaited before the next CPU step. Resolves to `{ rgba, notice }`, where
+    /// `notice` says when a lost WebGPU device was re-initialised, or to `{ stopped, done,
+    /// total }` after [`Diffusor::stop`].
     pub fn generate(&self, request_json: String, init: Option<Vec<u8>>, on_step: Function) -> Promise {
         let state = self.state.clone();
         future_to_promise(async move {
-            let (checkpoint, engine) = {
+            let (checkpoint, engine, stop) = {
                 let mut s = state.borrow_mut();
-                (s.checkpoint.clone(), s.engine.take())
+                s.stop = Stop::default();
+                (s.checkpoint.clone(), s.engine.take(), s.stop.clone())
             };
             let Some(mut engine) = engine else {
                 return Err(js_error("busy: a generation is already running, or no backend was chosen"));
             };
-            let result = generate(&checkpoint, &mut engine, &request_json, init, &on_step).await;
+            let result = generate(&checkpoint, &mut engine, &request_json, init, &on_step, stop).await;
             state.borrow_mut().engine = Some(engine);
-            let (image, notice) = result.map_err(js_error)?;
-            Ok(object(&[("rgba", Uint8Array::from(image.as_slice()).into()), ("notice", notice.into())]).into())
+            match result {
+                Ok((image, notice)) => {
+                    Ok(object(&[("rgba", Uint8Array::from(image.as_slice()).into()), ("notice", notice.into())]).into())
+                }
+                Err(Error::Stopped { done, total }) => Ok(object(&[
+                    ("stopped", true.into()),
+                    ("done", (done as f64).into()),
+                    ("total", (total as f64).into()),
+                ])
+                .into()),
+                Err(e) => Err(js_error(e)),
+            }
         })
+    }
+
+    /// Asks the running generation to stop after its current step (and, on WebGPU, the few
+    /// steps already submitted).
+    pub fn stop(&self) {
+        self.state.borrow().stop.request();
     }
 
     /// When the WebGPU device has been lost since the last call, re-initialises it and resolves
@@ -341,6 +406,7 @@ async fn generate(
     request_json: &str,
     init: Option<Vec<u8>>,
     on_step: &Function,
+    stop: Stop,
 ) -> Result<(Vec<u8>, Option<String>)> {
     let (size, format) = (checkpoint.config.image_size, PixelFormat::of(&checkpoint.config));
     let web: WebRequest =
@@ -349,7 +415,9 @@ async fn generate(
         Some(bytes) => Some(img::from_rgba(&rgba_image(&bytes, size)?, format, size)?),
         None => None,
     };
-    let job = pipeline::job(checkpoint, &web.resolve(&checkpoint.config, init)?)?;
+    let mut job = pipeline::job(checkpoint, &web.resolve(&checkpoint.config, init)?)?;
+    job.stop = stop;
+    let pause_for = RefCell::new(None);
     let mut report = |event: StepEvent| {
         // The config's channels were validated at load and previews are whole images, so the
         // conversion cannot fail; a preview that did would only be skipped.
@@ -357,16 +425,19 @@ async fn generate(
             .preview
             .and_then(|p| rgba(p, format, size).ok())
             .map_or(JsValue::NULL, |bytes| Uint8Array::from(bytes.as_slice()).into());
-        let _ = on_step.call3(&JsValue::NULL, &(event.index as f64).into(), &(event.total as f64).into(), &preview);
+        let returned =
+            on_step.call3(&JsValue::NULL, &(event.index as f64).into(), &(event.total as f64).into(), &preview);
+        *pause_for.borrow_mut() = returned.ok().and_then(|r| r.dyn_into::<Promise>().ok());
     };
+    let pause = || pause_for.borrow_mut().take();
     // A device lost while idle is replaced before the run; one lost during it, once after.
     let mut notice = recover(checkpoint, engine).await?;
-    let images = match engine.run(&job, &mut report).await {
+    let images = match engine.run(&job, &mut report, &pause).await {
         Ok(images) => images,
         Err(e) => match recover(checkpoint, engine).await? {
             Some(lost) if notice.is_none() => {
                 notice = Some(lost);
-                engine.run(&job, &mut report).await?
+                engine.run(&job, &mut report, &pause).await?
             }
             _ => return Err(e),
         },
@@ -403,7 +474,7 @@ async fn faster(checkpoint: &Checkpoint, mut gpu: Engine, mut cpu: Engine) -> Re
 
 async fn time(engine: &mut Engine, job: &Job) -> Result<f64> {
     let start = now_ms();
-    engine.run(job, &mut |_| {}).await?;
+    engine.run(job, &mut |_| {}, &|| None).await?;
     Ok(now_ms() - start)
 }
 
@@ -418,4 +489,22 @@ pub fn png_bytes(rgba: &[u8], size: usize) -> std::result::Result<Vec<u8>, JsVal
 pub fn ico_bytes(rgba: &[u8], size: usize) -> std::result::Result<Vec<u8>, JsValue> {
     let image = rgba_image(rgba, size).map_err(js_error)?;
     img::ico_bytes(&Premultiplied::from_straight(&image)).map_err(js_error)
+}
+
+/// The favicon kit of a `size`×`size` straight RGBA image as a zip archive (see
+/// [`crate::kit`]): the same files `sample --kit` writes. `background` is a colour as
+/// `--background` takes it, or empty to pick one.
+#[wasm_bindgen(js_name = kitZip)]
+pub fn kit_zip(rgba: &[u8], size: usize, name: String, background: String) -> std::result::Result<Vec<u8>, JsValue> {
+    let build = || -> Result<Vec<u8>> {
+        let icon = image::RgbaImage::from_raw(size as u32, size as u32, rgba.to_vec()).ok_or_else(|| {
+            Error::Request(format!("expected {size}×{size} RGBA ({} bytes), found {}", size * size * 4, rgba.len()))
+        })?;
+        let background = match background.trim() {
+            "" => None,
+            text => Some(crate::alpha::parse_color(text)?),
+        };
+        kit::archive(&kit::build(&icon, &KitOptions { name, background })?)
+    };
+    build().map_err(js_error)
 }

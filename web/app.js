@@ -1,6 +1,7 @@
-// The demo page: controls, the enlarged canvas, the live favicon and title, benchmark,
-// downloads and "diffuse this favicon". Inference runs in the worker (client.js).
-// URL parameters prefill it: ?backend=auto|webgpu|cpu&weights=URL&prompt=&seed=&steps=&sampler=
+// The demo page: controls, the enlarged canvas, the live favicon and title, Stop, benchmark,
+// downloads (PNG, ICO, the favicon kit) and "diffuse this favicon". Inference runs in the
+// worker (client.js). The form is mirrored into the URL, so a link reproduces the image:
+// ?prompt=&seed=&steps=&sampler=ddpm|ddim&guidance=&backend=auto|webgpu|cpu (and weights=URL).
 
 import { DiffusorClient } from './client.js';
 import { faviconRgba, imageRgba, progressTitle, rgbaCanvas, showFavicon } from './favicon.js';
@@ -11,9 +12,9 @@ const NAME = 'favicon-diffusor';
 const ui = {
   form: $('form'), prompt: $('prompt'), words: $('words'), seed: $('seed'), dice: $('dice'),
   sampler: $('sampler'), steps: $('steps'), guidance: $('guidance'), previewXt: $('preview-xt'),
-  generate: $('generate'), view: $('view'), meter: $('meter-fill'), status: $('status'),
+  generate: $('generate'), stop: $('stop'), view: $('view'), meter: $('meter-fill'), status: $('status'),
   backend: $('backend'), notice: $('notice'), error: $('error'), tabIcon: $('tab-icon'), tabTitle: $('tab-title'),
-  png: $('download-png'), ico: $('download-ico'), source: $('diffuse-source'), upload: $('upload'),
+  png: $('download-png'), ico: $('download-ico'), kit: $('download-kit'), source: $('diffuse-source'), upload: $('upload'),
   diffuseInput: $('diffuse-input'), strength: $('strength'), strengthValue: $('strength-value'),
   diffuse: $('diffuse'), benchN: $('bench-n'), benchmark: $('benchmark'), benchResult: $('bench-result'),
   backendChoice: $('backend-choice'),
@@ -27,6 +28,13 @@ let busy = false;
 const demo = (window.demo = { runs: 0, notices: [] });
 
 const secs = (ms) => `${(ms / 1000).toFixed(ms < 10000 ? 2 : 1)} s`;
+
+// A generation ended by the Stop button.
+class Stopped extends Error {
+  constructor({ done, total }) {
+    super(`stopped after step ${done} of ${total}`);
+  }
+}
 const setState = (state) => (document.body.dataset.state = state);
 
 function setTitle(text) {
@@ -47,7 +55,20 @@ function showError(message) {
 function setBusy(on) {
   busy = on;
   for (const b of [ui.generate, ui.benchmark, ui.diffuse]) b.disabled = on;
-  for (const b of [ui.png, ui.ico]) b.disabled = on || !last;
+  for (const b of [ui.png, ui.ico, ui.kit]) b.disabled = on || !last;
+  ui.stop.disabled = !on;
+}
+
+// The form, as URL parameters (kept alongside any others, such as weights=).
+const FIELDS = [['prompt', 'prompt'], ['seed', 'seed'], ['steps', 'steps'], ['sampler', 'sampler'], ['guidance', 'guidance']];
+
+function mirrorUrl() {
+  const query = new URLSearchParams(location.search);
+  for (const [key, id] of FIELDS) query.set(key, key === 'prompt' ? ui[id].value.trim() : ui[id].value);
+  // DDPM visits every timestep, so its step count is not part of the request.
+  if (ui.sampler.value === 'ddpm') query.delete('steps');
+  query.set('backend', ui.backendChoice.value);
+  history.replaceState(null, '', `${location.pathname}?${query}`);
 }
 
 function request(extra = {}) {
@@ -69,9 +90,11 @@ function syncSteps() {
   ui.steps.disabled = ddpm;
 }
 
-// One generation with the live favicon; resolves to { rgba, ms }.
+// One generation with the live favicon; resolves to { rgba, ms }, or throws Stopped.
 async function run(req, init = null) {
   showError('');
+  ui.notice.hidden = true;
+  ui.status.textContent = 'starting…';
   setState('running');
   ui.meter.style.width = '0';
   const result = await demo.client.generate(req, {
@@ -83,6 +106,7 @@ async function run(req, init = null) {
       ui.status.textContent = `step ${index + 1}/${total} · ${((index + 1) / (ms / 1000)).toFixed(1)} steps/s · ${secs(ms)}`;
     },
   });
+  if (result.stopped) throw new Stopped(result);
   show(result.rgba);
   last = { rgba: result.rgba, request: req };
   demo.runs += 1;
@@ -100,9 +124,16 @@ async function guarded(work) {
     await work();
     setState('done');
   } catch (e) {
-    showError(e.message);
-    setState('failed');
     setTitle(NAME);
+    if (e instanceof Stopped) {
+      ui.status.textContent = e.message;
+      setState('stopped');
+    } else {
+      // The error replaces the status line rather than sitting under a stale one.
+      ui.status.textContent = 'Failed.';
+      showError(e.message);
+      setState('failed');
+    }
   } finally {
     setBusy(false);
   }
@@ -110,6 +141,7 @@ async function guarded(work) {
 
 ui.form.addEventListener('submit', (event) => {
   event.preventDefault();
+  mirrorUrl();
   guarded(async () => {
     const req = request();
     const { ms } = await run(req);
@@ -135,19 +167,26 @@ ui.benchmark.addEventListener('click', () =>
   }),
 );
 
+const TYPES = { png: 'image/png', ico: 'image/x-icon', kit: 'application/zip' };
+
 async function download(format) {
   if (!last) return;
-  const bytes = await demo.client.export(format, last.rgba);
-  const blob = new Blob([bytes], { type: format === 'ico' ? 'image/x-icon' : 'image/png' });
+  const bytes =
+    format === 'kit'
+      ? await demo.client.kit(last.rgba, { name: last.request.prompt })
+      : await demo.client.export(format, last.rgba);
+  const blob = new Blob([bytes], { type: TYPES[format] });
   const a = document.createElement('a');
   a.href = URL.createObjectURL(blob);
   const words = last.request.prompt.replace(/\s+/g, '-') || 'favicon';
-  a.download = `${words}-${last.request.seed}.${format}`;
+  a.download = format === 'kit' ? `${words}-${last.request.seed}-favicon-kit.zip` : `${words}-${last.request.seed}.${format}`;
   a.click();
   setTimeout(() => URL.revokeObjectURL(a.href), 10000);
 }
 ui.png.addEventListener('click', () => download('png').catch((e) => showError(e.message)));
 ui.ico.addEventListener('click', () => download('ico').catch((e) => showError(e.message)));
+ui.kit.addEventListener('click', () => download('kit').catch((e) => showError(e.message)));
+ui.stop.addEventListener('click', () => demo.client.stop());
 
 // Diffuse this favicon: the page's own icon, or an uploaded image, as img2img input.
 let uploaded = null;
@@ -175,11 +214,17 @@ ui.diffuse.addEventListener('click', () =>
   }),
 );
 
-ui.dice.addEventListener('click', () => (ui.seed.value = Math.floor(Math.random() * 2 ** 32)));
+ui.dice.addEventListener('click', () => {
+  ui.seed.value = Math.floor(Math.random() * 2 ** 32);
+  mirrorUrl();
+});
 ui.sampler.addEventListener('change', syncSteps);
+ui.form.addEventListener('change', mirrorUrl);
+ui.form.addEventListener('input', mirrorUrl);
+// A new backend needs a new worker: reload with the form in the URL.
 ui.backendChoice.addEventListener('change', () => {
-  params.set('backend', ui.backendChoice.value);
-  location.search = params.toString();
+  mirrorUrl();
+  location.reload();
 });
 
 function describe(backend) {
@@ -190,8 +235,8 @@ function describe(backend) {
 }
 
 async function start() {
-  for (const [key, input] of [['prompt', ui.prompt], ['seed', ui.seed], ['steps', ui.steps], ['sampler', ui.sampler]]) {
-    if (params.has(key)) input.value = params.get(key);
+  for (const [key, id] of FIELDS) {
+    if (params.has(key)) ui[id].value = params.get(key);
   }
   const backend = params.get('backend') ?? 'auto';
   ui.backendChoice.value = backend;
@@ -229,6 +274,7 @@ async function start() {
       ui.prompt.value = words.includes('hippo') ? 'hippo' : (words[0] ?? '');
     }
     syncSteps();
+    mirrorUrl();
     const params_m = (ready.info.parameters / 1e6).toFixed(1);
     const pixels = ready.info.channels === 4 ? 'RGBA (transparent background)' : 'RGB';
     ui.backend.textContent = `${describe(ready.backend)} · ${params_m}M parameters · ${pixels}`;

@@ -3,7 +3,9 @@
 //   const d = new DiffusorClient({ weights: './weights/', backend: 'auto', onProgress, onNotice });
 //   const { backend, info } = await d.ready;
 //   const { rgba, ms } = await d.generate({ prompt: 'hippo', seed: 7 }, { onStep, init });
+//   d.stop();   // the running generate() resolves to { stopped: true, done, total, ms }
 //   const icoBytes = await d.export('ico', rgba);
+//   const zipBytes = await d.kit(rgba, { name: 'hippo' });
 
 const WORKER = new URL('./worker.js', import.meta.url);
 
@@ -53,6 +55,7 @@ export class DiffusorClient {
       case 'step':
         return job?.onStep?.(data);
       case 'done':
+      case 'stopped':
       case 'exported':
       case 'profiled':
         this.pending.delete(data.id);
@@ -73,14 +76,28 @@ export class DiffusorClient {
   }
 
   // request: { prompt, seed, steps, sampler, guidance, preview: 'x0' | 'xt' | 'none', strength }
-  // init: RGBA bytes of the model's size (img2img), or null. Resolves to { rgba, ms }.
+  // init: RGBA bytes of the model's size (img2img), or null. Resolves to { rgba, ms }, or to
+  // { stopped: true, done, total, ms } after stop().
   generate(request, { onStep, init = null } = {}) {
     return this.call({ type: 'generate', request, init }, { onStep });
+  }
+
+  // Ends the running generation after its current step (the worker takes it at once). Its
+  // previews still in the message queue are dropped, so the page does not paint a backlog.
+  stop() {
+    for (const job of this.pending.values()) job.onStep = null;
+    this.worker.postMessage({ type: 'stop' });
   }
 
   // 'png' or 'ico' bytes of an RGBA image. Resolves to a Uint8Array.
   async export(format, rgba) {
     return (await this.call({ type: 'export', format, rgba: rgba.slice() })).bytes;
+  }
+
+  // The favicon kit of an RGBA image as zip bytes: the files `sample --kit` writes.
+  // background: '#rrggbb' for the apple-touch icon, or '' to pick one from the icon.
+  async kit(rgba, { name = '', background = '' } = {}) {
+    return (await this.call({ type: 'kit', rgba: rgba.slice(), name, background })).bytes;
   }
 
   // GPU microseconds of each dispatch of one step (WebGPU with timestamp queries): [[name, us]].

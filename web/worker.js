@@ -1,10 +1,11 @@
 // The inference worker: loads the wasm package and the checkpoint, picks a backend, and runs
 // one generation at a time, so the page never blocks. Messages (see client.js):
-//   in:  init {weights, backend} | generate {id, request, init} | export {id, format, rgba} |
-//        profile {id, request} | loseDevice
-//   out: progress | probing | ready | step | done | exported | profiled | notice | error
+//   in:  init {weights, backend} | generate {id, request, init} | stop |
+//        export {id, format, rgba} | kit {id, rgba, name, background} | profile {id, request} | loseDevice
+//   out: progress | probing | ready | step | done | stopped | exported | profiled | notice | error
+// A stop is taken at once, not queued: the running generation ends after its current step.
 
-import init, { Diffusor, pngBytes, icoBytes } from './pkg/favicon_diffusor.js';
+import init, { Diffusor, pngBytes, icoBytes, kitZip } from './pkg/favicon_diffusor.js';
 import { fetchCheckpoint, forget } from './weights.js';
 
 const CHOICE_CACHE = 'favicon-diffusor-backend-v1';
@@ -15,6 +16,20 @@ const queue = [];
 
 const post = (message, transfer = []) => self.postMessage(message, transfer);
 const errorText = (e) => (e && e.message ? e.message : String(e));
+const NO_WEBGPU = 'WebGPU is not available here; using the CPU';
+
+// Resolves on the event loop's next task (not a microtask), so a queued stop message runs
+// first; a message channel does not wait out the timers' minimum delay.
+function nextTask() {
+  return new Promise((resolve) => {
+    const { port1, port2 } = new MessageChannel();
+    port1.onmessage = () => {
+      port1.close();
+      resolve();
+    };
+    port2.postMessage(null);
+  });
+}
 
 async function load(base) {
   const progress = (loaded, total, cached) => post({ type: 'progress', loaded, total, cached });
@@ -42,15 +57,21 @@ async function start({ weights, backend }) {
   const label = hasWebGpu ? await adapterLabel() : '';
   let chosen;
   if (backend === 'auto' && !hasWebGpu) {
+    console.info('favicon-diffusor: navigator.gpu is missing');
     chosen = await diffusor.choose('cpu');
-    chosen.note = 'this browser has no WebGPU (navigator.gpu); using the CPU';
+    chosen.note = NO_WEBGPU;
   } else if (backend === 'auto') {
     chosen = await chooseAuto(weights, label);
+  } else if (backend === 'webgpu') {
+    chosen = await diffusor.choose('gpu').catch((e) => {
+      console.warn(`favicon-diffusor: ${errorText(e)}`);
+      throw new Error('WebGPU is not available here; choose the CPU or auto backend');
+    });
   } else {
-    chosen = await diffusor.choose(backend === 'webgpu' ? 'gpu' : backend);
+    chosen = await diffusor.choose(backend);
   }
   if (chosen.backend === 'webgpu' && !chosen.adapter) chosen.adapter = label || 'unnamed adapter';
-  if (label && chosen.note) chosen.note = chosen.note.replace('WebGPU is', `WebGPU (${label}) is`);
+  if (label && chosen.note) chosen.note = chosen.note.replace('WebGPU is a', `WebGPU (${label}) is a`);
   post({
     type: 'ready',
     info,
@@ -79,6 +100,11 @@ async function chooseAuto(base, label) {
   }
   post({ type: 'probing', message: 'opening WebGPU, timing it against the CPU if it is a software adapter' });
   const chosen = await diffusor.choose('auto');
+  // wgpu's reason (adapter requests, limits) is for the console; the page gets one line.
+  if (chosen.backend === 'cpu' && chosen.note?.startsWith('WebGPU unavailable')) {
+    console.warn(`favicon-diffusor: ${chosen.note}`);
+    chosen.note = NO_WEBGPU;
+  }
   if (cache && /software adapter/.test(chosen.note ?? '')) {
     const verdict = { mode: chosen.backend === 'webgpu' ? 'gpu' : 'cpu', note: chosen.note };
     await cache.put(key, new Response(JSON.stringify(verdict))).catch(() => {});
@@ -114,8 +140,13 @@ async function generate({ id, request, init: initRgba }) {
   const t0 = performance.now();
   const result = await diffusor.generate(JSON.stringify(request), initRgba ?? undefined, (index, total, rgba) => {
     post({ type: 'step', id, index, total, rgba, ms: performance.now() - t0 }, rgba ? [rgba.buffer] : []);
+    return nextTask();
   });
   const ms = performance.now() - t0;
+  if (result.stopped) {
+    post({ type: 'stopped', id, stopped: true, done: result.done, total: result.total, ms });
+    return;
+  }
   if (result.notice) post({ type: 'notice', message: result.notice });
   post({ type: 'done', id, rgba: result.rgba, ms }, [result.rgba.buffer]);
 }
@@ -126,12 +157,20 @@ function exportImage({ id, format, rgba }) {
   post({ type: 'exported', id, bytes }, [bytes.buffer]);
 }
 
+// The favicon kit (src/kit: the files `sample --kit` writes) as a zip.
+function exportKit({ id, rgba, name, background }) {
+  const bytes = kitZip(rgba, info.imageSize, name ?? '', background ?? '');
+  post({ type: 'exported', id, bytes }, [bytes.buffer]);
+}
+
 async function handle(message) {
   switch (message.type) {
     case 'generate':
       return generate(message);
     case 'export':
       return exportImage(message);
+    case 'kit':
+      return exportKit(message);
     case 'profile':
       post({ type: 'profiled', id: message.id, rows: await diffusor.profile(JSON.stringify(message.request)) });
       return;
@@ -161,6 +200,10 @@ async function drain() {
 self.onmessage = ({ data }) => {
   if (data.type === 'init') {
     start(data).catch((e) => post({ type: 'error', fatal: true, message: errorText(e) }));
+    return;
+  }
+  if (data.type === 'stop') {
+    diffusor?.stop();
     return;
   }
   if (!diffusor) {

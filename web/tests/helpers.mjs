@@ -44,7 +44,7 @@ export async function server(weights) {
   return { url, close: () => new Promise((done) => srv.close(done)) };
 }
 
-async function cargoExample(name, args) {
+export async function cargoExample(name, args) {
   const { stdout } = await run('cargo', ['run', '--quiet', '--release', '--example', name, '--', ...args], {
     cwd: repo,
     maxBuffer: 1 << 24,
@@ -56,12 +56,13 @@ export async function tempDir(name) {
   return mkdtemp(join(tmpdir(), `fd-${name}-`));
 }
 
-// A random checkpoint folder (tiny unless told otherwise). Channels 4 draws transparency, its
-// colour planes over `matte` (the shipped RGBA model's is 0.86).
-export async function checkpoint({ tiny = true, seed = 1, channels = 3, matte = 0 } = {}) {
+// A random checkpoint folder (tiny unless told otherwise; `timesteps` for long DDPM runs).
+// Channels 4 draws transparency, its colour planes over `matte` (the shipped RGBA model's is 0.86).
+export async function checkpoint({ tiny = true, seed = 1, channels = 3, matte = 0, timesteps } = {}) {
   const dir = await tempDir('weights');
   const args = [dir, '--seed', String(seed), '--channels', String(channels), '--matte', String(matte)];
   if (tiny) args.push('--tiny');
+  if (timesteps) args.push('--timesteps', String(timesteps));
   await cargoExample('random_checkpoint', args);
   return dir;
 }
@@ -211,4 +212,30 @@ export async function seedCheckpoint() {
   }
   if (channels !== 3) throw new Error(`expected an RGB fixture, found ${channels} channels`);
   return { weights, seed: Number(metadata.seed), timesteps: hints.timesteps, expected: { width: size, height: size, data } };
+}
+
+// The entries of a zip archive whose files are stored (not compressed), as the kit's are:
+// name -> bytes, read from the local file headers.
+export function unzipStored(zip) {
+  const files = new Map();
+  let at = 0;
+  while (zip.readUInt32LE(at) === 0x04034b50) {
+    const method = zip.readUInt16LE(at + 8);
+    const size = zip.readUInt32LE(at + 18);
+    const nameLength = zip.readUInt16LE(at + 26);
+    const extraLength = zip.readUInt16LE(at + 28);
+    const name = zip.subarray(at + 30, at + 30 + nameLength).toString('utf8');
+    if (method !== 0) throw new Error(`${name} is compressed (method ${method}), expected stored`);
+    const start = at + 30 + nameLength + extraLength;
+    files.set(name, zip.subarray(start, start + size));
+    at = start + size;
+  }
+  return files;
+}
+
+// The largest per-channel difference (RGBA) between two decoded images of one size.
+export function maxDifference(a, b) {
+  let max = 0;
+  for (let i = 0; i < a.data.length; i++) max = Math.max(max, Math.abs(a.data[i] - b.data[i]));
+  return max;
 }

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { inflateSync } from 'node:zlib';
 import { chromium } from 'playwright-core';
 import { serve } from '../serve.mjs';
 
@@ -233,9 +234,47 @@ export function unzipStored(zip) {
   return files;
 }
 
-// The largest per-channel difference (RGBA) between two decoded images of one size.
-export function maxDifference(a, b) {
-  let max = 0;
-  for (let i = 0; i < a.data.length; i++) max = Math.max(max, Math.abs(a.data[i] - b.data[i]));
-  return max;
+// The pixels of a PNG as straight RGBA, decoded here (8-bit RGB or RGBA, not interlaced), so
+// no canvas rounds them: { width, height, data }.
+export function decodePng(png) {
+  let at = 8;
+  let header = null;
+  const compressed = [];
+  while (at < png.length) {
+    const length = png.readUInt32BE(at);
+    const type = png.toString('latin1', at + 4, at + 8);
+    const body = png.subarray(at + 8, at + 8 + length);
+    if (type === 'IHDR') header = { width: body.readUInt32BE(0), height: body.readUInt32BE(4), depth: body[8], colour: body[9], interlace: body[12] };
+    if (type === 'IDAT') compressed.push(body);
+    at += 12 + length;
+  }
+  const channels = { 2: 3, 6: 4 }[header.colour];
+  if (header.depth !== 8 || !channels || header.interlace) throw new Error(`unsupported PNG ${JSON.stringify(header)}`);
+  const raw = inflateSync(Buffer.concat(compressed));
+  const stride = header.width * channels;
+  const rows = [];
+  for (let y = 0; y < header.height; y++) {
+    const filter = raw[y * (stride + 1)];
+    const row = Buffer.from(raw.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1)));
+    const up = rows[y - 1] ?? Buffer.alloc(stride);
+    for (let i = 0; i < stride; i++) {
+      const left = i >= channels ? row[i - channels] : 0;
+      const corner = i >= channels ? up[i - channels] : 0;
+      const paeth = () => {
+        const p = left + up[i] - corner;
+        const [pa, pb, pc] = [Math.abs(p - left), Math.abs(p - up[i]), Math.abs(p - corner)];
+        return pa <= pb && pa <= pc ? left : pb <= pc ? up[i] : corner;
+      };
+      const predictor = [0, left, up[i], (left + up[i]) >> 1, filter === 4 ? paeth() : 0][filter];
+      row[i] = (row[i] + predictor) & 255;
+    }
+    rows.push(row);
+  }
+  const data = [];
+  for (const row of rows) {
+    for (let x = 0; x < header.width; x++) {
+      for (let c = 0; c < 4; c++) data.push(c < channels ? row[x * channels + c] : 255);
+    }
+  }
+  return { width: header.width, height: header.height, data };
 }

@@ -1,9 +1,31 @@
-//! Picks the engine for a [`Backend`] choice.
+//! Where sampling runs ([`Backend`]), and the engine each choice picks.
 
 use crate::cpu::CpuEngine;
-use crate::error::Result;
-use crate::pipeline::{Backend, Engine};
+use crate::engine::Engine;
+use crate::error::{Error, Result};
 use crate::weights::Checkpoint;
+
+/// Where sampling runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Backend {
+    /// The GPU where an adapter exists, else the CPU (with a one-line note).
+    #[default]
+    Auto,
+    Cpu,
+    Gpu,
+}
+
+impl std::str::FromStr for Backend {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "auto" => Ok(Backend::Auto),
+            "cpu" => Ok(Backend::Cpu),
+            "gpu" => Ok(Backend::Gpu),
+            other => Err(Error::Request(format!("unknown backend `{other}`, expected auto, cpu or gpu"))),
+        }
+    }
+}
 
 /// The engine for `backend`, and a note when `Auto` fell back to the CPU.
 #[cfg(not(target_arch = "wasm32"))]

@@ -2,9 +2,9 @@
 
 use candle_core::Tensor;
 
+use crate::engine::{Engine, Job, Preview, StepEvent};
 use crate::error::{Error, Result};
 use crate::model::Dit;
-use crate::pipeline::{Engine, Job, Preview, StepEvent};
 use crate::sampler::{apply_step, guide, initial_x, x0_from_eps};
 
 pub struct CpuEngine {

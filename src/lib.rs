@@ -36,6 +36,7 @@ pub mod backend;
 pub mod config;
 pub mod convert;
 pub mod cpu;
+pub mod engine;
 pub mod error;
 pub mod fsio;
 #[cfg(feature = "gpu")]

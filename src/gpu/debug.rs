@@ -6,9 +6,9 @@ use candle_core::Tensor;
 use super::engine::GpuEngine;
 use super::plan::Shape;
 use super::readback::{read_f32, submit, wait};
+use crate::engine::{Job, Preview};
 use crate::error::Result;
 use crate::model::Dit;
-use crate::pipeline::{Job, Preview};
 use crate::sampler::{Head, Plan as StepPlan, Start, Step};
 
 /// How far one op's GPU output is from the candle activation.

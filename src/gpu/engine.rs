@@ -9,8 +9,8 @@ use super::plan::{Plan, PlanStats, RequestParams, Shape, StepParams};
 use super::readback::{read_f32, submit, wait};
 use super::weights::GpuWeights;
 use crate::config::Config;
+use crate::engine::{Job, Preview, StepEvent};
 use crate::error::{Error, Result};
-use crate::pipeline::{Job, Preview, StepEvent};
 use crate::weights::Checkpoint;
 
 /// Everything the engine has created, to show that sampling allocates nothing new.
@@ -325,7 +325,7 @@ impl GpuEngine {
 }
 
 #[cfg(not(target_arch = "wasm32"))]
-impl crate::pipeline::Engine for GpuEngine {
+impl crate::engine::Engine for GpuEngine {
     fn name(&self) -> String {
         format!("gpu: {}", self.ctx.describe())
     }

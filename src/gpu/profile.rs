@@ -6,8 +6,8 @@
 use super::engine::GpuEngine;
 use super::plan::{Dispatch, Plan, Shape};
 use super::readback::{read_f32, submit, wait};
+use crate::engine::Job;
 use crate::error::{Error, Result};
-use crate::pipeline::Job;
 
 /// GPU microseconds of each dispatch of one step, in recording order.
 pub async fn profile_step(engine: &mut GpuEngine, job: &Job) -> Result<Vec<(String, f64)>> {

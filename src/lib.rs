@@ -52,6 +52,7 @@ pub mod patch;
 pub mod pipeline;
 pub mod sampler;
 pub mod schedule;
+pub mod state_dict;
 pub mod vocab;
 #[cfg(all(target_arch = "wasm32", feature = "wasm"))]
 pub mod wasm;

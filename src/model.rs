@@ -7,6 +7,8 @@ use candle_nn::{linear, linear_no_bias, Linear, VarBuilder};
 use crate::config::Config;
 use crate::patch::{patchify, unpatchify};
 
+pub use crate::state_dict::time_sinusoid_width;
+
 /// The added eps of AdaLN, on the unbiased standard deviation (not inside the sqrt).
 pub const ADALN_EPS: f64 = 1e-5;
 
@@ -37,11 +39,6 @@ pub fn prompt_vector(table: &Tensor, ids: &[u32]) -> Result<Tensor> {
     let ids: Vec<u32> = if ids.is_empty() { vec![0] } else { ids.to_vec() };
     let idx = Tensor::new(ids.as_slice(), table.device())?;
     table.index_select(&idx, 0)?.mean_keepdim(0)
-}
-
-/// Width of the timestep sinusoid that feeds the time MLP.
-pub fn time_sinusoid_width(cfg: &Config) -> usize {
-    cfg.dim / 2
 }
 
 pub struct TimeEmbed {
@@ -371,7 +368,7 @@ pub fn random_tensors(
 ) -> Result<std::collections::HashMap<String, Tensor>> {
     let device = Device::Cpu;
     let mut out = std::collections::HashMap::new();
-    for (i, (name, shape)) in crate::weights::expected_tensors(cfg, prompt_rows).into_iter().enumerate() {
+    for (i, (name, shape)) in crate::state_dict::expected_tensors(cfg, prompt_rows).into_iter().enumerate() {
         let len: usize = shape.iter().product();
         let mut values = vec![0f32; len];
         crate::noise::fill_normal(seed, i as u32, &mut values);

@@ -13,50 +13,18 @@ use crate::error::{Error, Result};
 use crate::fsio;
 use crate::limits::{f32_bytes, LoadOptions, MAX_SMALL_FILE};
 use crate::model::{position_embedding, Dit};
+use crate::state_dict::PROMPT_EMBED;
 use crate::vocab::Vocab;
+
+pub use crate::state_dict::{expected_tensors, POS_EMBED_BUFFER, X0_HEAD};
+
+mod header;
+
+/// Named f32 tensors `(shape, values)`, as [`Checkpoint::from_raw`] takes them.
+pub type RawTensors = HashMap<String, (Vec<usize>, Vec<f32>)>;
 
 pub const CONFIG_FILE: &str = "config.json";
 pub const WEIGHTS_FILE: &str = "model.safetensors";
-/// The fixed position buffer the seed's state dict carries; checked, then dropped.
-pub const POS_EMBED_BUFFER: &str = "pos_embed.pos_emb";
-const PROMPT_EMBED: &str = "prompt_embed.weight";
-/// The x0 head's tensors, present when `Config::x0_head` is set.
-pub const X0_HEAD: [&str; 2] = ["proj_fin.weight", "proj_fin.bias"];
-
-/// Every tensor a config needs, with its shape, in state-dict order (the x0 head last).
-pub fn expected_tensors(cfg: &Config, prompt_rows: Option<usize>) -> Vec<(String, Vec<usize>)> {
-    let (dim, inner, mlp, time, patch) = (cfg.dim, cfg.inner_dim(), cfg.mlp_dim(), cfg.time_dim, cfg.patch_dim());
-    let mut out = vec![
-        ("patch_embed.weight".to_string(), vec![dim, patch]),
-        ("time_mlp.1.weight".to_string(), vec![time, crate::model::time_sinusoid_width(cfg)]),
-        ("time_mlp.3.weight".to_string(), vec![time, time]),
-    ];
-    if let Some(rows) = prompt_rows {
-        out.push((PROMPT_EMBED.to_string(), vec![rows, time]));
-    }
-    let norm = |prefix: &str| {
-        [format!("{prefix}.scale_proj.weight"), format!("{prefix}.shift_proj.weight")].map(|n| (n, vec![dim, time]))
-    };
-    for i in 0..cfg.depth {
-        let b = format!("blocks.{i}");
-        out.extend(norm(&format!("{b}.norm1")));
-        for name in ["to_q", "to_k", "to_v"] {
-            out.push((format!("{b}.attn.{name}.weight"), vec![inner, dim]));
-        }
-        out.push((format!("{b}.attn.to_out.weight"), vec![dim, inner]));
-        out.extend(norm(&format!("{b}.norm2")));
-        out.push((format!("{b}.ff.net.0.weight"), vec![mlp, dim]));
-        out.push((format!("{b}.ff.net.2.weight"), vec![dim, mlp]));
-    }
-    out.extend(norm("final_norm"));
-    out.push(("to_pixels.weight".to_string(), vec![patch, dim]));
-    if cfg.x0_head {
-        out.push((X0_HEAD[0].to_string(), vec![patch, dim]));
-        out.push((X0_HEAD[1].to_string(), vec![patch]));
-    }
-    out
-}
-
 /// A validated checkpoint: every tensor present, of the right shape, finite, in f32 on the CPU.
 #[derive(Debug, Clone)]
 pub struct Checkpoint {
@@ -115,7 +83,7 @@ pub(crate) fn safetensors_raw(
     what: &str,
     expected: Option<&HashSet<String>>,
     options: &LoadOptions,
-) -> Result<crate::convert::RawTensors> {
+) -> Result<RawTensors> {
     let Some(head) = bytes.first_chunk::<8>() else {
         return Err(Error::checkpoint(
             what,
@@ -129,12 +97,8 @@ pub(crate) fn safetensors_raw(
             format!("the header claims {claimed} bytes, but only {} follow the length field", bytes.len() - 8),
         ));
     }
-    let file = SafeTensors::deserialize(bytes).map_err(|e| {
-        Error::checkpoint(
-            what,
-            crate::convert::safetensors::explain(bytes).unwrap_or_else(|| format!("safetensors: {e}")),
-        )
-    })?;
+    let file = SafeTensors::deserialize(bytes)
+        .map_err(|e| Error::checkpoint(what, header::explain(bytes).unwrap_or_else(|| format!("safetensors: {e}"))))?;
     let views = file.tensors();
     if let Some(expected) = expected {
         if let Some((name, view)) = views.iter().filter(|(n, _)| !expected.contains(n)).min_by(|a, b| a.0.cmp(&b.0)) {

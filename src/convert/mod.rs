@@ -10,22 +10,18 @@ pub mod infer;
 pub mod names;
 pub mod pickle_guard;
 pub mod pth;
-pub mod safetensors;
 pub mod wts1;
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::limits::LoadOptions;
 use crate::vocab::Vocab;
+pub use crate::weights::RawTensors;
 use crate::weights::{Checkpoint, X0_HEAD};
 
 pub use infer::{infer_config, Hints, Inferred};
-
-/// Named f32 tensors `(shape, values)`, as [`Checkpoint::from_raw`] takes them.
-pub type RawTensors = HashMap<String, (Vec<usize>, Vec<f32>)>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {

@@ -93,6 +93,19 @@ async function sample(page, p, runs) {
     const first = await generate(page);
     const info = await page.evaluate(() => window.demo.ready);
     console.log(`auto (${info.backend.backend}: ${info.backend.note ?? info.backend.adapter}), ${label}: ready ${seconds(ready)}, first image ${seconds(ready + first)}`);
+    // The breakdown: the worker's stages, the page around them, the sample and a PNG encode.
+    const png = await page.evaluate(async (size) => {
+      const t0 = performance.now();
+      await window.demo.client.export('png', new Uint8Array(size * size * 4));
+      return performance.now() - t0;
+    }, info.info.imageSize);
+    const { wasm, weights, backend } = info.stages;
+    const pageMs = ready - info.loadMs;
+    const ms = (v) => `${v.toFixed(0)} ms`;
+    console.log(
+      `  page and worker start ${ms(pageMs)}, wasm ${ms(wasm)}, weights ${ms(weights)}, backend (adapter, device, pipelines; auto's probe) ${ms(backend)}, ` +
+        `first sample ${ms(first)}, PNG ${ms(png)}`,
+    );
   }
   if (screenshot) await page.screenshot({ path: screenshot });
   await browser.close();

@@ -47,11 +47,21 @@ async function load(base) {
 
 async function start({ weights, backend }) {
   const t0 = performance.now();
+  // Where the wait before the first image goes (BENCHMARKS.md's browser breakdown).
+  const stages = {};
+  let lap = t0;
+  const mark = (name) => {
+    const now = performance.now();
+    stages[name] = now - lap;
+    lap = now;
+  };
   await init();
+  mark('wasm');
   const loaded = await load(weights);
   diffusor = loaded.diffusor;
   await loaded.files.keep?.();
   info = diffusor.info();
+  mark('weights');
   const hasWebGpu = 'gpu' in navigator && navigator.gpu;
   // wgpu names a browser adapter by its description, which software adapters leave empty.
   const label = hasWebGpu ? await adapterLabel() : '';
@@ -70,6 +80,7 @@ async function start({ weights, backend }) {
   } else {
     chosen = await diffusor.choose(backend);
   }
+  mark('backend');
   if (chosen.backend === 'webgpu' && !chosen.adapter) chosen.adapter = label || 'unnamed adapter';
   if (label && chosen.note) chosen.note = chosen.note.replace('WebGPU is a', `WebGPU (${label}) is a`);
   post({
@@ -79,6 +90,7 @@ async function start({ weights, backend }) {
     weightsCached: loaded.cached,
     weightBytes: loaded.files.weights.length,
     loadMs: performance.now() - t0,
+    stages,
   });
   setInterval(watchDevice, 2000);
 }
@@ -152,9 +164,10 @@ async function generate({ id, request, init: initRgba }) {
 }
 
 function exportImage({ id, format, rgba }) {
+  const t0 = performance.now();
   const size = info.imageSize;
   const bytes = format === 'ico' ? icoBytes(rgba, size) : pngBytes(rgba, size);
-  post({ type: 'exported', id, bytes }, [bytes.buffer]);
+  post({ type: 'exported', id, bytes, ms: performance.now() - t0 }, [bytes.buffer]);
 }
 
 // The favicon kit (src/kit: the files `sample --kit` writes) as a zip.

@@ -1,44 +1,60 @@
 #!/bin/sh
-# The side-by-side run on the GPU machine (BENCHMARKS.md), in ONE device command: the
-# cooperative-matrix cross-check tests (when their binary is given), the WGSL path at its
-# defaults (with --profile), then with variants forced (to choose the defaults from
-# measurements), then (TORCH=1) the PyTorch twin on the same Philox weights. Logs go to $OUT.
+# The whole side-by-side run on the GPU machine (BENCHMARKS.md), in ONE device command of about
+# 8 minutes, in this order (the slowest, torch.compile's autotuning, last):
+#   1. the cooperative-matrix cross-checks (tests/gpu_coop.rs; they need tensor cores),
+#   2. the WGSL path on the seed config's random weights: defaults (with --profile), the fp32
+#      fallback (--coop off) and the attention choice forced each way,
+#   3. the shipped model, guided, as users run it,
+#   4. the first image: `sample --backend gpu --timings`, fresh caches then warm (first_image.sh),
+#   5. the CPU thread sweep: our engine, candle and PyTorch eager, interleaved (cpu_sweep.py),
+#   6. the PyTorch twin on the GPU: eager, CUDA graphs fp32 / tf32 / fp16, and torch.compile.
+# Logs go to $OUT; a short table is printed last.
 #
-#   cargo build --release --example bench && mkdir -p .carry/bin && strip -o .carry/bin/bench target/release/examples/bench
-#   cargo test --release --test gpu_coop --no-run   # prints the test binary; strip it to .carry/bin/gpu_coop
-#   device run, carry [".gl", ".carry/bin"]:
+# Build here, strip into .carry/ (ignored), then one device run with carry [".gl", ".carry"]:
+#   cargo build --release --example bench --example sample
+#   cargo test --release --test gpu_coop --no-run        # prints the test binary's path
+#   for b in bench sample; do strip -o .carry/$b target/release/examples/$b; done
+#   strip -o .carry/gpu_coop target/release/deps/gpu_coop-<hash>
 #   for f in .gl/*.deb; do dpkg -x $f /; done; ldconfig; \
-#   export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json; sh benches/gpu_machine.sh .carry/bin/bench .carry/bin/gpu_coop
+#   export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json; sh benches/gpu_machine.sh .carry
 set -u
-bench=${1:-.carry/bin/bench}
-coop_tests=${2:-}
+bin=${1:-.carry}
 out=${OUT:-/tmp/gpu_machine}
 mkdir -p "$out"
-date -u | tee "$out/machine.txt"
-nvidia-smi --query-gpu=name,driver_version --format=csv,noheader | tee -a "$out/machine.txt"
-if [ -n "$coop_tests" ]; then
-    FAVICON_DIFFUSOR_REQUIRE_GPU=1 FAVICON_DIFFUSOR_REQUIRE_COOP=1 "$coop_tests" --test-threads 1 --nocapture > "$out/coop_tests.txt" 2>&1
+here=$(dirname "$0")
+{
+    date -u
+    nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
+    nproc
+    python3 -c 'import torch; print("torch", torch.__version__)'
+} > "$out/machine.txt" 2>&1
+cat "$out/machine.txt"
+
+if [ -x "$bin/gpu_coop" ]; then
+    FAVICON_DIFFUSOR_REQUIRE_GPU=1 FAVICON_DIFFUSOR_REQUIRE_COOP=1 timeout 90 "$bin/gpu_coop" --test-threads 1 --nocapture > "$out/coop_tests.txt" 2>&1
     echo "coop tests: exit $?" | tee -a "$out/machine.txt"
 fi
-"$bench" --batches 1,8,64 --samplers ddpm,ddim8 --repeats 10 --profile > "$out/wgsl.txt" 2>&1
+
+timeout 120 "$bin/bench" --batches 1,8,64 --samplers ddpm,ddim8 --repeats 10 --profile > "$out/wgsl.txt" 2>&1
 variant() {
     echo "== $*"
-    "$bench" --batches 1,8,64 --repeats 5 "$@" 2>&1 | grep -E '^(device|\| .* \| (1|8|64) \| ddpm)'
+    timeout 60 "$bin/bench" --batches 1,8,64 --repeats 5 "$@" 2>&1 | grep -E '^(device|\| .* \| (1|8|64) \| ddpm)'
 }
 {
     variant --coop off
-    variant --wide-prefetch off
-    variant --separate-adaln off
     variant --block-attention on
     variant --block-attention off
-    variant --coop off --separate-adaln off --wide-prefetch off --block-attention off
 } > "$out/variants.txt" 2>&1
-if [ "${TORCH:-0}" = 1 ]; then
-    python3 train/bench_torch.py --weights random:1 --batches 1,8,64 > "$out/torch.txt" 2>&1
-    tail -20 "$out/torch.txt"
-fi
-grep -E 'test |result|NOT RUN|panicked|mean pixel|rel [0-9.e-]+$' "$out/coop_tests.txt" 2>/dev/null | grep -vE 'rel [0-9.]+e-0[4-9]$' | tail -30
-cat "$out/variants.txt"
-grep -E '^\||GPU memory|dispatches|^device' "$out/wgsl.txt"
-grep -A14 'profile, batch 64,' "$out/wgsl.txt"
-grep -A16 'profile, batch 1,' "$out/wgsl.txt"
+timeout 60 "$bin/bench" --weights weights --guidance 3 --prompt hippo --batches 1,64 --repeats 5 > "$out/shipped.txt" 2>&1
+
+timeout 60 sh "$here/first_image.sh" "$bin/sample" > "$out/first_image.txt" 2>&1
+
+timeout 150 python3 "$here/cpu_sweep.py" --bench "$bin/bench" --threads 1,2,4,8,16 --rounds 5 \
+    --engine "ours=--backend cpu" --engine "candle=--backend cpu --engine candle" > "$out/cpu.txt" 2>&1
+
+timeout 330 python3 train/bench_torch.py --weights random:1 --batches 1,64 > "$out/torch.txt" 2> "$out/torch_log.txt"
+
+grep -E 'test |result|NOT RUN|panicked|mean pixel' "$out/coop_tests.txt" 2>/dev/null | grep -vE 'rel [0-9.]+e-0[4-9]$' | tail -12
+grep -A12 'profile, batch 1,' "$out/wgsl.txt"
+grep -E '^\||GPU memory|^device' "$out/wgsl.txt"
+cat "$out/variants.txt" "$out/shipped.txt" "$out/first_image.txt" "$out/cpu.txt" "$out/torch.txt"

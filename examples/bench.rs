@@ -28,6 +28,12 @@ struct Args {
     samplers: Vec<String>,
     #[arg(long, default_value_t = 10)]
     repeats: usize,
+    /// Prompt words; with a prompt each step is guided (two forward passes), as `sample` runs.
+    #[arg(long, default_value = "")]
+    prompt: String,
+    /// Classifier-free guidance scale, used when there is a prompt.
+    #[arg(long, default_value_t = 3.0)]
+    guidance: f32,
     /// Print per-kernel GPU time from timestamp queries.
     #[arg(long)]
     profile: bool,
@@ -141,13 +147,22 @@ fn main() -> Result<()> {
     let args = Args::parse();
     let ck = checkpoint(&args)?;
     let (mut engine, device) = engine(&ck, &args)?;
-    println!("device: {device}; parameters: {:.2} M", ck.parameter_count() as f64 / 1e6);
+    let guided = if args.prompt.is_empty() { "unguided".into() } else { format!("\"{}\" guided {}", args.prompt, args.guidance) };
+    println!("device: {device}; parameters: {:.2} M; {guided}", ck.parameter_count() as f64 / 1e6);
     println!("| backend | batch | sampler | steps | median ms | min ms | ms/step |");
     println!("|---|---|---|---|---|---|---|");
     for name in &args.samplers {
         let (kind, steps) = sampler(name, ck.config.timesteps)?;
         for &batch in &args.batches {
-            let req = Request { batch, sampler: kind, steps, seed: 3, ..Default::default() };
+            let req = Request {
+                batch,
+                sampler: kind,
+                steps,
+                seed: 3,
+                prompt: args.prompt.clone(),
+                guidance: args.guidance,
+                ..Default::default()
+            };
             let job = job(&ck, &req)?;
             engine.run(&job, &mut |_| {})?;
             let times: Vec<f64> = (0..args.repeats.max(1))

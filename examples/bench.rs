@@ -147,7 +147,11 @@ fn main() -> Result<()> {
     let args = Args::parse();
     let ck = checkpoint(&args)?;
     let (mut engine, device) = engine(&ck, &args)?;
-    let guided = if args.prompt.is_empty() { "unguided".into() } else { format!("\"{}\" guided {}", args.prompt, args.guidance) };
+    let guided = if args.prompt.is_empty() {
+        "unguided".into()
+    } else {
+        format!("\"{}\" guided {}", args.prompt, args.guidance)
+    };
     println!("device: {device}; parameters: {:.2} M; {guided}", ck.parameter_count() as f64 / 1e6);
     println!("| backend | batch | sampler | steps | median ms | min ms | ms/step |");
     println!("|---|---|---|---|---|---|---|");

@@ -12,21 +12,6 @@ use favicon_diffusor::fsio::{read_regular, write_atomic};
 use favicon_diffusor::limits::LoadOptions;
 use favicon_diffusor::{convert, Checkpoint, Config, Error};
 
-fn tiny() -> Config {
-    Config {
-        image_size: 8,
-        patch_size: 4,
-        dim: 8,
-        depth: 1,
-        heads: 2,
-        head_dim: 4,
-        mlp_mult: 2,
-        time_dim: 4,
-        timesteps: 4,
-        ..Config::default()
-    }
-}
-
 fn names(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> =
         std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
@@ -51,7 +36,7 @@ fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'st
 #[test]
 fn fifo_in_place_of_config_or_weights_is_refused_without_blocking() {
     let dir = tempfile::tempdir().unwrap();
-    common::write_dir(dir.path(), &common::random_checkpoint(&tiny(), 1));
+    common::write_dir(dir.path(), &common::random_checkpoint(&common::tiny_config(), 1));
     for file in ["config.json", "model.safetensors"] {
         let case = tempfile::tempdir().unwrap();
         for other in ["config.json", "model.safetensors"] {
@@ -77,7 +62,7 @@ fn character_devices_are_refused_not_read_forever() {
         assert!(matches!(&err, Error::NotRegularFile { kind: "character device", .. }), "{err}");
     }
     let dir = tempfile::tempdir().unwrap();
-    common::write_dir(dir.path(), &common::random_checkpoint(&tiny(), 1));
+    common::write_dir(dir.path(), &common::random_checkpoint(&common::tiny_config(), 1));
     std::fs::remove_file(dir.path().join("model.safetensors")).unwrap();
     std::os::unix::fs::symlink("/dev/zero", dir.path().join("model.safetensors")).unwrap();
     let path = dir.path().to_path_buf();
@@ -88,7 +73,7 @@ fn character_devices_are_refused_not_read_forever() {
 #[test]
 fn symbolic_links_to_regular_files_are_followed() {
     let real = tempfile::tempdir().unwrap();
-    common::write_dir(real.path(), &common::random_checkpoint(&tiny(), 2));
+    common::write_dir(real.path(), &common::random_checkpoint(&common::tiny_config(), 2));
     let linked = tempfile::tempdir().unwrap();
     for file in ["config.json", "model.safetensors"] {
         std::os::unix::fs::symlink(real.path().join(file), linked.path().join(file)).unwrap();
@@ -111,7 +96,7 @@ fn small_files_past_their_limit_are_refused_by_size() {
 
 /// A safetensors file whose last tensor, not one the config uses, is 1 GiB of holes.
 fn sparse_checkpoint(dir: &Path, extra_bytes: u64) {
-    common::write_dir(dir, &common::random_checkpoint(&tiny(), 3));
+    common::write_dir(dir, &common::random_checkpoint(&common::tiny_config(), 3));
     let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
     let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
     let mut header: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
@@ -153,7 +138,7 @@ fn sparse_unexpected_tensor_is_refused_from_the_header_before_any_allocation() {
 #[test]
 fn memory_needed_is_computed_from_the_header_and_refused_past_the_limit() {
     let dir = tempfile::tempdir().unwrap();
-    common::write_dir(dir.path(), &common::random_checkpoint(&tiny(), 4));
+    common::write_dir(dir.path(), &common::random_checkpoint(&common::tiny_config(), 4));
     let params = Checkpoint::open(dir.path()).unwrap().parameter_count() as u64;
     let just = LoadOptions { max_memory: params * 4 };
     Checkpoint::open_with(dir.path(), &just).unwrap();
@@ -165,7 +150,7 @@ fn memory_needed_is_computed_from_the_header_and_refused_past_the_limit() {
 #[test]
 fn config_asking_for_a_petabyte_is_refused_before_allocation() {
     let dir = tempfile::tempdir().unwrap();
-    common::write_dir(dir.path(), &common::random_checkpoint(&tiny(), 5));
+    common::write_dir(dir.path(), &common::random_checkpoint(&common::tiny_config(), 5));
     let mut cfg: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join("config.json")).unwrap()).unwrap();
     cfg["image_size"] = 4096.into();
@@ -276,10 +261,10 @@ fn full_disk_leaves_the_old_output_and_no_temporary_file() {
 fn convert_on_a_full_disk_leaves_the_old_checkpoint_whole() {
     let Some(disk) = SmallDisk::mount() else { return };
     let out = disk.path.join("ck");
-    let old = common::random_checkpoint(&tiny(), 6);
+    let old = common::random_checkpoint(&common::tiny_config(), 6);
     old.save(&out, candle_core::DType::F32).unwrap();
     // A bigger model of the same kind does not fit in what is left.
-    let bigger = common::random_checkpoint(&Config { dim: 64, ..tiny() }, 7);
+    let bigger = common::random_checkpoint(&Config { dim: 64, ..common::tiny_config() }, 7);
     let err = bigger.save(&out, candle_core::DType::F32).unwrap_err();
     assert!(err.to_string().starts_with("cannot write"), "{err}");
     let reread = Checkpoint::open(&out).unwrap();
@@ -293,8 +278,8 @@ fn convert_on_a_full_disk_leaves_the_old_checkpoint_whole() {
 fn convert_replaces_a_checkpoint_folder_whole_but_keeps_other_folders() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("ck");
-    common::random_checkpoint(&tiny(), 8).save(&out, candle_core::DType::F32).unwrap();
-    let new = common::random_checkpoint(&Config { dim: 16, ..tiny() }, 9);
+    common::random_checkpoint(&common::tiny_config(), 8).save(&out, candle_core::DType::F32).unwrap();
+    let new = common::random_checkpoint(&Config { dim: 16, ..common::tiny_config() }, 9);
     new.save(&out, candle_core::DType::F16).unwrap();
     assert_eq!(Checkpoint::open(&out).unwrap().config.dim, 16);
     assert_eq!(names(dir.path()), ["ck"]);

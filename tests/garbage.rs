@@ -7,19 +7,7 @@ use favicon_diffusor::pipeline::Engine;
 use favicon_diffusor::{Backend, Checkpoint, Config, Error, Pipeline, Request};
 
 fn tiny(vocab: bool) -> Config {
-    Config {
-        image_size: 8,
-        patch_size: 4,
-        dim: 8,
-        depth: 1,
-        heads: 2,
-        head_dim: 4,
-        mlp_mult: 2,
-        time_dim: 4,
-        timesteps: 4,
-        vocab: vocab.then(|| vec!["hippo".into(), "red".into()]),
-        ..Config::default()
-    }
+    Config { vocab: vocab.then(|| vec!["hippo".into(), "red".into()]), ..common::tiny_config() }
 }
 
 /// Every weight scaled to ±6·10⁴: finite, even in f16, but q·k overflows f32 in the first block.

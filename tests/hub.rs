@@ -204,24 +204,9 @@ fn respond(
     stream.shutdown(std::net::Shutdown::Both)
 }
 
-fn tiny() -> Config {
-    Config {
-        image_size: 8,
-        patch_size: 4,
-        dim: 8,
-        depth: 1,
-        heads: 2,
-        head_dim: 4,
-        mlp_mult: 2,
-        time_dim: 4,
-        timesteps: 4,
-        ..Config::default()
-    }
-}
-
 /// The files of a checkpoint folder, as a hub repo would hold them.
 fn checkpoint_files(seed: u64, vocab_file: bool) -> Vec<(&'static str, Vec<u8>)> {
-    let mut cfg = tiny();
+    let mut cfg = common::tiny_config();
     if vocab_file {
         cfg.vocab = Some(vec!["hippo".into(), "red".into()]);
     }
@@ -295,7 +280,12 @@ fn cached_pull_runs_offline_with_the_server_gone() {
 #[test]
 fn missing_repo_revision_and_file_are_told_apart() {
     let hub = Hub::start();
-    hub.publish("me/only-config", "main", COMMIT_A, &[("config.json", serde_json::to_vec(&tiny()).unwrap())]);
+    hub.publish(
+        "me/only-config",
+        "main",
+        COMMIT_A,
+        &[("config.json", serde_json::to_vec(&common::tiny_config()).unwrap())],
+    );
     let cache = tempfile::tempdir().unwrap();
     let opts = hub.options(cache.path());
 
@@ -396,7 +386,7 @@ fn revision_pin_pulls_that_commit() {
 fn checkpoint_not_matching_its_config_is_refused_after_download() {
     let hub = Hub::start();
     let mut files = checkpoint_files(7, false);
-    let wider = Config { dim: 16, ..tiny() };
+    let wider = Config { dim: 16, ..common::tiny_config() };
     files[1].1 = serde_json::to_vec(&wider).unwrap();
     hub.publish("me/icons", "main", COMMIT_A, &files);
     let cache = tempfile::tempdir().unwrap();

@@ -72,6 +72,23 @@ pub fn f16_rounded(ck: &Checkpoint) -> Checkpoint {
     Checkpoint::from_tensors(ck.config.clone(), ck.vocab.clone(), tensors).unwrap()
 }
 
+/// The smallest config worth loading: 8 px images of four 4 px patches, one block, width 8. For
+/// tests about files and loading, where the numbers inside do not matter.
+pub fn tiny_config() -> Config {
+    Config {
+        image_size: 8,
+        patch_size: 4,
+        dim: 8,
+        depth: 1,
+        heads: 2,
+        head_dim: 4,
+        mlp_mult: 2,
+        time_dim: 4,
+        timesteps: 4,
+        ..Config::default()
+    }
+}
+
 /// A deliberately awkward config: odd patch width (27), tokens not a multiple of anything (25),
 /// three heads of five, odd inner width (15).
 pub fn awkward_config() -> Config {

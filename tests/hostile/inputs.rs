@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::io::Write;
 
 use candle_core::Tensor;
-use favicon_diffusor::{Checkpoint, Config, Error};
+use favicon_diffusor::{Checkpoint, Error};
 
 use crate::common;
 
@@ -53,24 +53,9 @@ pub fn largest_allocation<T>(f: impl FnOnce() -> T) -> (T, usize) {
 /// No allocation above this in a case whose file claims gigabytes.
 pub const SMALL: usize = 1 << 20;
 
-pub fn tiny() -> Config {
-    Config {
-        image_size: 8,
-        patch_size: 4,
-        dim: 8,
-        depth: 1,
-        heads: 2,
-        head_dim: 4,
-        mlp_mult: 2,
-        time_dim: 4,
-        timesteps: 4,
-        ..Config::default()
-    }
-}
-
 pub fn valid_safetensors() -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
-    common::random_checkpoint(&tiny(), 1).save(dir.path(), candle_core::DType::F32).unwrap();
+    common::random_checkpoint(&common::tiny_config(), 1).save(dir.path(), candle_core::DType::F32).unwrap();
     std::fs::read(dir.path().join("model.safetensors")).unwrap()
 }
 
@@ -83,12 +68,12 @@ pub fn safetensors(header: &str, data: &[u8]) -> Vec<u8> {
 }
 
 pub fn load_safetensors(bytes: &[u8]) -> Result<Checkpoint, Error> {
-    Checkpoint::from_safetensors_bytes(tiny(), None, bytes, "hostile.safetensors")
+    Checkpoint::from_safetensors_bytes(common::tiny_config(), None, bytes, "hostile.safetensors")
 }
 
 /// A checkpoint's tensors with one changed, as safetensors bytes.
 pub fn altered(change: impl FnOnce(&mut HashMap<String, Tensor>)) -> Vec<u8> {
-    let mut tensors = common::random_checkpoint(&tiny(), 1).tensors;
+    let mut tensors = common::random_checkpoint(&common::tiny_config(), 1).tensors;
     change(&mut tensors);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("x.safetensors");

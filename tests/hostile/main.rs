@@ -292,7 +292,7 @@ fn empty_files_are_refused_by_every_loader() {
     std::fs::write(&path, b"").unwrap();
     let err = convert::import(&path, &Hints::default()).unwrap_err();
     assert!(matches!(&err, Error::EmptyFile { path: p } if p.ends_with("empty.pt")), "{err}");
-    let err = Checkpoint::from_safetensors_file(tiny(), None, &path).unwrap_err();
+    let err = Checkpoint::from_safetensors_file(common::tiny_config(), None, &path).unwrap_err();
     assert!(err.to_string().ends_with("is empty"), "{err}");
 }
 
@@ -301,7 +301,7 @@ fn empty_files_are_refused_by_every_loader() {
 #[test]
 fn directories_in_place_of_files_are_named() {
     let dir = tempfile::tempdir().unwrap();
-    common::write_dir(dir.path(), &common::random_checkpoint(&tiny(), 1));
+    common::write_dir(dir.path(), &common::random_checkpoint(&common::tiny_config(), 1));
     std::fs::remove_file(dir.path().join("model.safetensors")).unwrap();
     std::fs::create_dir(dir.path().join("model.safetensors")).unwrap();
     let err = Checkpoint::open(dir.path()).unwrap_err();

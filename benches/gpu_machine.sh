@@ -27,11 +27,9 @@ variant() {
 }
 {
     variant --coop off
-    variant --wide-prefetch off
-    variant --separate-adaln off
     variant --block-attention on
     variant --block-attention off
-    variant --coop off --separate-adaln off --wide-prefetch off --block-attention off
+    variant --coop off --block-attention off
 } > "$out/variants.txt" 2>&1
 if [ "${TORCH:-0}" = 1 ]; then
     python3 train/bench_torch.py --weights random:1 --batches 1,8,64 > "$out/torch.txt" 2>&1

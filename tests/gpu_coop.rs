@@ -74,13 +74,9 @@ fn coop_ops_match_candle() {
     let model = f16_rounded(&random_checkpoint(&model_cfg, 32));
     for (ck, images, prompt) in [(&awkward, 3, "red heart"), (&model, 3, "hippo cat")] {
         let x = random_images(images, &ck.config, 7);
-        // Without prefetch and with AdaLN fused into the prologue, split in two, then the defaults.
-        let fused = Some(false);
-        for (name, splits, wide_prefetch, separate_adaln) in
-            [("coop", None, fused, fused), ("coop/2", Some(2), None, None), ("coop/p", None, None, None)]
-        {
-            let options =
-                GpuOptions { tile: Some(Tile::Coop), splits, wide_prefetch, separate_adaln, ..Default::default() };
+        // Split in two, then unsplit.
+        for (name, splits) in [("coop/2", Some(2)), ("coop", None)] {
+            let options = GpuOptions { tile: Some(Tile::Coop), splits, ..Default::default() };
             let Some(mut gpu) = coop_engine(ck, options) else { return };
             check_ops(name, &mut gpu, ck, &x, 13, prompt, COOP_OP_TOL);
         }

@@ -61,7 +61,7 @@ impl GpuEngine {
                 "a weight matrix of {largest} bytes exceeds this device's storage binding limit of {limit} bytes"
             )));
         }
-        let kernels = Kernels::new(&ctx.device, ctx.checks, ctx.wide_prefetch, ctx.coop);
+        let kernels = Kernels::new(&ctx.device, ctx.coop);
         ctx.check()?;
         Ok(GpuEngine {
             ctx,

@@ -36,7 +36,6 @@ pub fn module_source(file: &str) -> Option<std::borrow::Cow<'static, str>> {
 pub enum ALayout {
     Rows = 0,
     Patchify = 1,
-    AdaLn = 2,
 }
 
 /// What happens to each output (`EPILOGUE`).
@@ -74,29 +73,13 @@ pub enum Tile {
     Reduce,
 }
 
-/// The run-time checks wgpu compiles into every shader. `Bounds` (the default) keeps the
-/// bounds checks and drops the loop bounding that wgpu adds since version 25: a counter in every
-/// loop that stops a loop which would never end. Every loop in `wgsl/` is counted over a finite
-/// `u32` range with a positive stride, so it cannot fire, but the extra exit keeps drivers from
-/// unrolling loops (gfx-rs/wgpu#7698), which on NVIDIA kept our matmul accumulators in memory.
-/// `Wgpu` is wgpu's default, `Off` drops the bounds checks too (benchmarks only).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ShaderChecks {
-    Wgpu,
-    #[default]
-    Bounds,
-    Off,
-}
-
-impl ShaderChecks {
-    fn runtime_checks(self) -> wgpu::ShaderRuntimeChecks {
-        let wgpu = wgpu::ShaderRuntimeChecks::checked();
-        match self {
-            ShaderChecks::Wgpu => wgpu,
-            ShaderChecks::Bounds => wgpu::ShaderRuntimeChecks { force_loop_bounding: false, ..wgpu },
-            ShaderChecks::Off => wgpu::ShaderRuntimeChecks { bounds_checks: false, force_loop_bounding: false, ..wgpu },
-        }
-    }
+/// The run-time checks wgpu compiles into every shader: its bounds checks, without the loop
+/// bounding it adds since version 25 (a counter in every loop that stops a loop which would never
+/// end). Every loop in `wgsl/` is counted over a finite `u32` range with a positive stride, so it
+/// cannot fire, but the extra exit keeps drivers from unrolling loops (gfx-rs/wgpu#7698), which on
+/// NVIDIA kept our matmul accumulators in memory (BENCHMARKS.md, session 4: batch 1 57.5 → 15.2 ms).
+fn runtime_checks() -> wgpu::ShaderRuntimeChecks {
+    wgpu::ShaderRuntimeChecks { force_loop_bounding: false, ..wgpu::ShaderRuntimeChecks::checked() }
 }
 
 /// Threads per workgroup of the `direct` entry point, and the rows and columns each owns (the
@@ -202,7 +185,7 @@ pub enum Kernel {
     Matmul(Matmul),
     /// The standalone AdaLN for software adapters (one row per thread).
     AdaLn,
-    /// The standalone AdaLN for hardware (one row per workgroup), when not fused.
+    /// The standalone AdaLN for hardware (one row per workgroup).
     AdaLnRows,
     /// Specialised to its shape: known loop bounds let the driver unroll the key and dimension
     /// loops and keep several loads in flight (with run-time bounds each waited for the last).
@@ -257,7 +240,7 @@ impl Kernel {
             Kernel::SamplerInit,
             Kernel::SamplerStep,
         ];
-        for a in [ALayout::Rows, ALayout::Patchify, ALayout::AdaLn] {
+        for a in [ALayout::Rows, ALayout::Patchify] {
             for epilogue in [Epilogue::None, Epilogue::Silu, Epilogue::Residual, Epilogue::Position, Epilogue::Bias] {
                 for out in [OutLayout::Rows, OutLayout::Unpatchify] {
                     for tile in [Tile::Small, Tile::Large, Tile::Wide, Tile::Coop, Tile::Direct, Tile::Reduce] {
@@ -327,18 +310,15 @@ pub struct Kernels {
     pub attention_layout: wgpu::BindGroupLayout,
     pub condition_layout: wgpu::BindGroupLayout,
     pub sampler_layout: wgpu::BindGroupLayout,
-    /// Group 1 of the matmul and sampler kernels: the step, at a dynamic offset.
+    /// Group 1 of the AdaLN and sampler kernels: the step, at a dynamic offset.
     pub step_layout: wgpu::BindGroupLayout,
     modules: HashMap<&'static str, wgpu::ShaderModule>,
     pipelines: HashMap<Kernel, wgpu::ComputePipeline>,
-    wide_prefetch: bool,
 }
 
 impl Kernels {
-    /// `wide_prefetch` compiles the wide tile with its next K slice loaded into registers
-    /// while the current one multiplies (the `WIDE_PREFETCH` override; see wgsl/matmul.wgsl).
     /// `coop` also builds the cooperative-matrix module (the device must have its features).
-    pub fn new(device: &wgpu::Device, checks: ShaderChecks, wide_prefetch: bool, coop: bool) -> Self {
+    pub fn new(device: &wgpu::Device, coop: bool) -> Self {
         use Binding::*;
         let mut files: Vec<&'static str> = SOURCES.iter().map(|(name, _)| *name).collect();
         if coop {
@@ -349,10 +329,9 @@ impl Kernels {
             .filter_map(|name| Some((name, module_source(name)?)))
             .map(|(name, source)| {
                 let desc = wgpu::ShaderModuleDescriptor { label: Some(name), source: wgpu::ShaderSource::Wgsl(source) };
-                // SAFETY: wgpu still validates the WGSL; `checks` only drops the loop bounding
-                // (every loop in wgsl/ terminates, see `ShaderChecks`) unless a benchmark asks
-                // for `Off`, whose kernels index only inside the buffers the plan sized for them.
-                let module = unsafe { device.create_shader_module_trusted(desc, checks.runtime_checks()) };
+                // SAFETY: wgpu still validates the WGSL and keeps its bounds checks; only the loop
+                // bounding goes, and every loop in wgsl/ terminates (see `runtime_checks`).
+                let module = unsafe { device.create_shader_module_trusted(desc, runtime_checks()) };
                 (name, module)
             })
             .collect();
@@ -365,7 +344,6 @@ impl Kernels {
             step_layout: layout(device, "step", &[Uniform], true),
             modules,
             pipelines: HashMap::new(),
-            wide_prefetch,
         }
     }
 
@@ -388,12 +366,9 @@ impl Kernels {
     }
 
     fn compile(&self, device: &wgpu::Device, kernel: Kernel) -> wgpu::ComputePipeline {
-        let (file, entry, mut constants) = kernel.source();
-        if matches!(kernel, Kernel::Matmul(m) if m.tile == Tile::Wide || m.tile == Tile::Coop) {
-            constants.push(("WIDE_PREFETCH", self.wide_prefetch as u32 as f64));
-        }
+        let (file, entry, constants) = kernel.source();
         let groups: Vec<&wgpu::BindGroupLayout> = match kernel {
-            Kernel::Matmul(_) => vec![&self.matmul_layout, &self.step_layout],
+            Kernel::Matmul(_) => vec![&self.matmul_layout],
             Kernel::AdaLn | Kernel::AdaLnRows => vec![&self.adaln_layout, &self.step_layout],
             Kernel::Attention { .. } => vec![&self.attention_layout],
             Kernel::Condition => vec![&self.condition_layout],

@@ -12,27 +12,14 @@ pub fn engine(ck: &Checkpoint) -> Option<GpuEngine> {
 }
 
 /// Every kernel family, whatever the adapter: tiled (hardware, the defaults: tiles and split-K
-/// picked by shape, AdaLN as its own dispatch), the 32×32 tile forced to split K in three, the
-/// 128×128 `wide` tile split in two (with AdaLN fused into its prologue and no prefetch, then
-/// the defaults), AdaLN fused into the tiles picked by shape, the block attention forced on,
-/// and direct (software).
+/// picked by shape), the 32×32 tile forced to split K in three, the 128×128 `wide` tile split in
+/// two, the block attention forced on, and direct (software).
 pub fn kernel_families(ck: &Checkpoint) -> Vec<(&'static str, GpuEngine)> {
     let hardware = GpuOptions { software_kernels: Some(false), ..Default::default() };
     [
         ("tiled", hardware),
         ("split", GpuOptions { tile: Some(Tile::Small), splits: Some(3), ..hardware }),
-        (
-            "wide",
-            GpuOptions {
-                tile: Some(Tile::Wide),
-                splits: Some(2),
-                wide_prefetch: Some(false),
-                separate_adaln: Some(false),
-                ..hardware
-            },
-        ),
-        ("wide-prefetch", GpuOptions { tile: Some(Tile::Wide), splits: Some(2), ..hardware }),
-        ("fused", GpuOptions { separate_adaln: Some(false), wide_prefetch: Some(false), ..hardware }),
+        ("wide", GpuOptions { tile: Some(Tile::Wide), splits: Some(2), ..hardware }),
         ("block", GpuOptions { block_attention: Some(true), ..hardware }),
         ("direct", GpuOptions { software_kernels: Some(true), ..Default::default() }),
     ]

@@ -56,11 +56,7 @@ fn pick<T: Copy>(what: &str, name: &str, choices: &[(&str, T)]) -> std::result::
 }
 
 fn gpu_engine(ck: &Checkpoint, args: &Args) -> Result<GpuEngine> {
-    let options = GpuOptions {
-        block_attention: args.block_attention.0,
-        coop: args.coop.0,
-        ..Default::default()
-    };
+    let options = GpuOptions { block_attention: args.block_attention.0, coop: args.coop.0, ..Default::default() };
     Ok(GpuEngine::with_context(pollster::block_on(GpuContext::with_options(options))?, ck)?)
 }
 

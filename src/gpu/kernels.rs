@@ -53,16 +53,13 @@ pub enum Epilogue {
 pub enum OutLayout {
     Rows = 0,
     Unpatchify = 1,
-    /// One split-K slice's raw sums, for `Tile::Reduce` to add up.
-    Partial = 2,
 }
 
 /// How the matmul splits its output: `Small` 32×32 blocks (2×2 per thread) for few rows, `Large`
 /// 64×64 (4×4), `Wide` 128×128 (8×8, vec4 reads) once there are many rows, all through workgroup
 /// memory; `Direct` is the barrier-free entry point for software adapters, 4 rows × 8 columns per
 /// thread. `Coop` is `Wide`'s block on cooperative matrices (tensor cores; f16 inputs, f32
-/// sums), which replaces it where the adapter has them (`GpuContext::coop`). `Reduce` is not a
-/// tile but the entry point that adds split-K slices.
+/// sums), which replaces it where the adapter has them (`GpuContext::coop`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Tile {
     Small,
@@ -70,7 +67,6 @@ pub enum Tile {
     Wide,
     Coop,
     Direct,
-    Reduce,
 }
 
 /// The run-time checks wgpu compiles into every shader: its bounds checks, without the loop
@@ -87,8 +83,6 @@ fn runtime_checks() -> wgpu::ShaderRuntimeChecks {
 pub const DIRECT_THREADS: u32 = 64;
 pub const DIRECT_ROWS: u32 = 4;
 pub const DIRECT_COLS: u32 = 8;
-/// Threads per workgroup of the `reduce` entry point.
-pub const REDUCE_THREADS: u32 = 256;
 /// Below this many output tiles a matmul splits K, aiming for `SPLIT_TARGET_WORKGROUPS`: with
 /// few rows each workgroup's time is the latency of its walk along K, not arithmetic, and a big
 /// GPU holds about a thousand 256-thread workgroups at once (132 SMs × 8).
@@ -128,7 +122,6 @@ impl Tile {
             Tile::Large => [n.div_ceil(64), m.div_ceil(64), 1],
             Tile::Wide | Tile::Coop => [n.div_ceil(128), m.div_ceil(128), 1],
             Tile::Direct => [n.div_ceil(DIRECT_THREADS * DIRECT_COLS), m.div_ceil(DIRECT_ROWS), 1],
-            Tile::Reduce => [(m * n).div_ceil(REDUCE_THREADS), 1, 1],
         }
     }
 
@@ -141,11 +134,10 @@ impl Tile {
             Tile::Wide => (8, 8, 8, "wide"),
             Tile::Coop => (8, 8, 8, "coop"),
             Tile::Direct => (1, DIRECT_COLS, 2, "direct"),
-            Tile::Reduce => (1, 1, 1, "reduce"),
         }
     }
 
-    /// Whether this entry point can run split-K slices.
+    /// Whether this entry point can run split-K slices (its tile's last workgroup adds them up).
     pub fn splits_k(self) -> bool {
         matches!(self, Tile::Small | Tile::Large | Tile::Wide | Tile::Coop)
     }
@@ -243,13 +235,10 @@ impl Kernel {
         for a in [ALayout::Rows, ALayout::Patchify] {
             for epilogue in [Epilogue::None, Epilogue::Silu, Epilogue::Residual, Epilogue::Position, Epilogue::Bias] {
                 for out in [OutLayout::Rows, OutLayout::Unpatchify] {
-                    for tile in [Tile::Small, Tile::Large, Tile::Wide, Tile::Coop, Tile::Direct, Tile::Reduce] {
+                    for tile in [Tile::Small, Tile::Large, Tile::Wide, Tile::Coop, Tile::Direct] {
                         all.push(Kernel::Matmul(Matmul { a, epilogue, out, tile }));
                     }
                 }
-            }
-            for tile in [Tile::Small, Tile::Large, Tile::Wide, Tile::Coop] {
-                all.push(Kernel::Matmul(Matmul { a, epilogue: Epilogue::None, out: OutLayout::Partial, tile }));
             }
         }
         all
@@ -336,7 +325,12 @@ impl Kernels {
             })
             .collect();
         Kernels {
-            matmul_layout: layout(device, "matmul", &[Uniform, Read, Read, ReadWrite, Read], false),
+            matmul_layout: layout(
+                device,
+                "matmul",
+                &[Uniform, Read, Read, ReadWrite, Read, ReadWrite, ReadWrite],
+                false,
+            ),
             adaln_layout: layout(device, "adaln", &[Uniform, Read, Read, ReadWrite], false),
             attention_layout: layout(device, "attention", &[Uniform, Read, ReadWrite], false),
             condition_layout: layout(device, "condition", &[Uniform, Read, Read, Read, Read, ReadWrite], false),

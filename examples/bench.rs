@@ -8,7 +8,6 @@ use std::time::Instant;
 
 use anyhow::{bail, Result};
 use clap::Parser;
-use favicon_diffusor::gpu::kernels::{ShaderChecks, Tile};
 use favicon_diffusor::gpu::{GpuContext, GpuEngine, GpuOptions};
 use favicon_diffusor::pipeline::{job, Engine, Request};
 use favicon_diffusor::{Backend, Checkpoint, Config, SamplerKind};
@@ -37,23 +36,6 @@ struct Args {
     /// Print per-kernel GPU time from timestamp queries.
     #[arg(long)]
     profile: bool,
-    /// Force one matmul tile on the GPU (`small`, `large` or `wide`) instead of picking by shape.
-    #[arg(long, value_parser = parse_tile)]
-    tile: Option<Tile>,
-    /// Force this many split-K slices where K allows (1 turns split-K off).
-    #[arg(long)]
-    splits: Option<u32>,
-    /// Run-time checks compiled into the shaders: `bounds` (default: bounds checks, no loop
-    /// bounding), `wgpu` (wgpu's default: both) or `off` (neither).
-    #[arg(long, value_parser = parse_checks, default_value = "bounds")]
-    checks: ShaderChecks,
-    /// Load the wide and coop tiles' next K slice into registers while the current one
-    /// multiplies (`auto` = on).
-    #[arg(long, value_parser = parse_switch, default_value = "auto")]
-    wide_prefetch: Switch,
-    /// Run AdaLN as its own dispatch instead of fusing it into the matmuls (`auto` = on).
-    #[arg(long, value_parser = parse_switch, default_value = "auto")]
-    separate_adaln: Switch,
     /// Attention with 16 queries per workgroup (`auto`: from 256 of its workgroups on).
     #[arg(long, value_parser = parse_switch, default_value = "auto")]
     block_attention: Switch,
@@ -79,25 +61,8 @@ fn pick<T: Copy>(what: &str, name: &str, choices: &[(&str, T)]) -> std::result::
     })
 }
 
-fn parse_checks(name: &str) -> std::result::Result<ShaderChecks, String> {
-    pick("checks", name, &[("bounds", ShaderChecks::Bounds), ("wgpu", ShaderChecks::Wgpu), ("off", ShaderChecks::Off)])
-}
-
-fn parse_tile(name: &str) -> std::result::Result<Tile, String> {
-    pick("tile", name, &[("small", Tile::Small), ("large", Tile::Large), ("wide", Tile::Wide)])
-}
-
 fn gpu_engine(ck: &Checkpoint, args: &Args) -> Result<GpuEngine> {
-    let options = GpuOptions {
-        tile: args.tile,
-        splits: args.splits,
-        checks: args.checks,
-        wide_prefetch: args.wide_prefetch.0,
-        separate_adaln: args.separate_adaln.0,
-        block_attention: args.block_attention.0,
-        coop: args.coop.0,
-        ..Default::default()
-    };
+    let options = GpuOptions { block_attention: args.block_attention.0, coop: args.coop.0, ..Default::default() };
     Ok(GpuEngine::with_context(pollster::block_on(GpuContext::with_options(options))?, ck)?)
 }
 

@@ -23,6 +23,10 @@ const REQUIRE_COOP_ENV: &str = "FAVICON_DIFFUSOR_REQUIRE_COOP";
 const COOP_OP_TOL: f32 = 5e-3;
 const COOP_LEVELS: f32 = 1.0;
 const COOP_MAX_ABS: f32 = 0.25;
+/// The fp32 kernels' bars, as in tests/gpu.rs.
+const FP32_OP_TOL: f32 = 2e-5;
+const FP32_LEVELS: f32 = 0.25;
+const FP32_MAX_ABS: f32 = 2e-2;
 
 /// Whether the first adapter runs cooperative matrices; `None` when there is no GPU at all (the
 /// common helper then skips or fails as FAVICON_DIFFUSOR_REQUIRE_GPU says).
@@ -74,13 +78,9 @@ fn coop_ops_match_candle() {
     let model = f16_rounded(&random_checkpoint(&model_cfg, 32));
     for (ck, images, prompt) in [(&awkward, 3, "red heart"), (&model, 3, "hippo cat")] {
         let x = random_images(images, &ck.config, 7);
-        // Without prefetch and with AdaLN fused into the prologue, split in two, then the defaults.
-        let fused = Some(false);
-        for (name, splits, wide_prefetch, separate_adaln) in
-            [("coop", None, fused, fused), ("coop/2", Some(2), None, None), ("coop/p", None, None, None)]
-        {
-            let options =
-                GpuOptions { tile: Some(Tile::Coop), splits, wide_prefetch, separate_adaln, ..Default::default() };
+        // Split in two, then unsplit.
+        for (name, splits) in [("coop/2", Some(2)), ("coop", None)] {
+            let options = GpuOptions { tile: Some(Tile::Coop), splits, ..Default::default() };
             let Some(mut gpu) = coop_engine(ck, options) else { return };
             check_ops(name, &mut gpu, ck, &x, 13, prompt, COOP_OP_TOL);
         }
@@ -117,4 +117,20 @@ fn coop_samples_of_the_shipped_model_match_candle() {
         COOP_LEVELS,
         COOP_MAX_ABS,
     );
+}
+
+/// Split-K on the GPU machine, where lavapipe cannot stand in for it: each tile's last workgroup
+/// reads the slices other workgroups (on other SMs, through other L1 caches) wrote, ordered only by
+/// matmul.wgsl's storage barriers and arrival counters. Batch 1 at the model's shapes runs every
+/// matmul on fp32 32×32 tiles split 2–16 ways (the defaults); `coop_ops_match_candle` splits the
+/// coop tile in two.
+#[test]
+fn split_k_last_workgroup_reduces_match_candle_on_hardware() {
+    let cfg = Config { vocab: Some(vec!["hippo".into()]), qk_norm: true, ..Config::default() };
+    let ck = f16_rounded(&random_checkpoint(&cfg, 37));
+    let x = random_images(1, &ck.config, 9);
+    let Some(mut gpu) = coop_engine(&ck, GpuOptions::default()) else { return };
+    check_ops("split", &mut gpu, &ck, &x, 13, "hippo", FP32_OP_TOL);
+    let sample = |steps| job(&ck, &Request { steps, seed: 12, prompt: "hippo".into(), ..Default::default() }).unwrap();
+    compare_samples_on(&mut gpu, &ck, &[("ddpm 32, batch 1, split", sample(32))], FP32_LEVELS, FP32_MAX_ABS);
 }

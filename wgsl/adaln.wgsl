@@ -1,14 +1,14 @@
 // adaln.wgsl: AdaLN(x, c) = (x − mean)/(std + eps)·(1 + scale) + shift, std unbiased.
 //
-// Mirrors AdaLn::forward in src/model.rs. On hardware GPUs matmul.wgsl fuses this into its
-// A_MODE 2 prologue by default; software adapters (lavapipe, SwiftShader) run it separately,
-// because there every thread of the fused version would recompute its row's statistics.
+// Mirrors AdaLn::forward in src/model.rs. Its own dispatch before the matmul that reads its
+// output: fused into the matmul's prologue, every workgroup recomputed its rows' statistics
+// (H100, coop, batch 64: 109 ms fused against 68 ms separate).
 // Bindings: group 0 = params (matmul.wgsl's Params), x [M, K], the modulation table, out [M, K];
 // group 1 = the step (its index selects the modulation row).
 // Entry points:
 //   main  one row per thread, no barriers (software adapters). Dispatch: (⌈M / 64⌉, 1, 1).
 //   rows  one row per workgroup of ROW_THREADS, reads coalesced, tree reductions in workgroup
-//         memory (hardware, GpuOptions::separate_adaln). Dispatch: M workgroups folded into 2-D.
+//         memory (hardware). Dispatch: M workgroups folded into 2-D.
 
 const ADALN_EPS: f32 = 1e-5;
 

@@ -1,33 +1,49 @@
 // matmul.wgsl: Y = prologue(A) · Wᵀ, then an epilogue. f32 arithmetic, f16 weights.
 //
 // Mirrors candle_nn::Linear::forward (x · wᵀ) in src/model.rs, with its neighbours fused in:
-//   A_MODE    0  A is row-major activations [M, K]
+//   A_MODE    0  A is row-major activations [M, K] (AdaLN, where it precedes, is adaln.wgsl's)
 //             1  A is the image batch x, patchified on the fly (src/patch.rs::patchify)
-//             2  A is AdaLn::forward of row-major activations: each workgroup computes the mean and
-//                unbiased std of its rows, then modulates with scale/shift rows read from `aux`
 //   EPILOGUE  0  none   1  SiLU   2  add into Y (residual)
 //             3  + aux[(row % tokens)·N + col] (position embedding)   4  + aux[bias_offset + col] (bias)
 //   OUT_MODE  0  Y is row-major [M, N]
 //             1  unpatchify: column block h of width C·P·P goes to image plane h of Y
 //                ([heads][images][C][H][W]), as src/patch.rs::unpatchify
-//             2  split-K partial: workgroup z sums only K columns [z·k_chunk, (z+1)·k_chunk) and
-//                writes the raw sum to slice z ([splits][M, N]) of Y; no epilogue
 //
-// Split-K: few output tiles (a batch of one image has 64 rows) leave most of a big GPU idle
-// while each workgroup walks all of K alone. The plan then runs the matmul with OUT_MODE 2 over
-// `splits` K slices (workgroup z), and the `reduce` entry point adds the slices in order and
-// applies the real epilogue and output layout; A there is the partial buffer.
+// Split-K (`params.splits` > 1; main, wide and coop): few output tiles (a batch of one image
+// has 64 rows) leave most of a big GPU idle while each workgroup walks all of K alone. The plan
+// then dispatches `splits` workgroups per output tile (workgroup z sums K columns
+// [z·k_chunk, (z+1)·k_chunk)), each writes its raw sums to slice z of `partial_sums`
+// ([splits][M, N]), and the tile's last workgroup to finish adds the slices in order and applies
+// the epilogue and output layout (`reduce_if_last`), in the same dispatch.
 //
-// Bindings: group 0 = params, A, W, Y, aux; group 1 = the step (dynamic offset; its index
-// selects the modulation row). W holds f16 pairs, `k_words` u32 per output row, zero-padded
+// Which workgroup is last: each tile has a counter in `arrivals`. A workgroup's threads write
+// their slice, then `storageBarrier()`; then one thread adds 1 to the counter and shares the old
+// value through workgroup memory (`workgroupUniformLoad`). The workgroup that saw `splits − 1`
+// runs a second `storageBarrier()` and reads every slice. Why the reads see the other
+// workgroups' writes: WGSL's atomics are relaxed, but its storageBarrier is a control barrier
+// whose memory semantics are acquire-release on storage memory, and naga gives it Device memory
+// scope (SPIR-V OpControlBarrier(Workgroup, Device, AcquireRelease | UniformMemory); Metal
+// threadgroup_barrier(mem_device); HLSL DeviceMemoryBarrierWithGroupSync). So each writer's
+// slice stores are ordered before its barrier (a release fence at device scope), which is
+// before its atomic add; the last workgroup's add reads the value that chain of adds wrote
+// (every add is a read-modify-write, so the release sequence carries every earlier writer), and
+// its second barrier is the acquire fence after that read: fence–atomic–atomic–fence
+// synchronisation, the pattern the Vulkan memory model (and CUDA's threadfence reduction)
+// describes. Nobody waits for anybody, so no schedule can deadlock. The last workgroup puts the
+// counter back to 0, and the next dispatch that uses it starts after this one ends, so nothing
+// needs clearing; the arrays start at 0 because wgpu zero-fills new buffers.
+//
+// Bindings: group 0 = params, A, W, Y, aux, partial_sums, arrivals (one u32 per output tile of
+// the largest split matmul). W holds f16 pairs, `k_words` u32 per output row, zero-padded
 // (K-major for `direct`, below).
 // Entry points:
 //   main    16×16 threads own a (16·ROWS) × (16·COLS) block of Y, staged through workgroup memory.
 //           Thread (x, y) owns rows y + 16i and columns x + 16j, so neighbours read neighbouring words.
 //   wide    16×16 threads own a 128 × 128 block, 8 × 8 per thread (rows 4·y + {0..3} and
 //           64 + 4·y + {0..3}, the same for columns with x), read from workgroup memory as vec4s:
-//           64 multiply-adds per four vec4 loads. ROWS and COLS must be 8. For many rows.
-//   reduce  one thread per output: the sum of the split-K slices, then the epilogue.
+//           64 multiply-adds per four vec4 loads. ROWS and COLS must be 8. For many rows. The
+//           next K slice is loaded into registers before this one multiplies (H100, batch 64:
+//           198 → 180 ms on this tile, 127 → 124 on coop), so its latency overlaps the arithmetic.
 //   direct  64 threads, each owns 4 rows × 8 columns (rows 4·wid.y + i, columns lane + 64j;
 //           COLS must be 8), reading A and W straight from memory with no barriers: for software
 //           adapters (lavapipe, SwiftShader), where every barrier costs a round of thread switches
@@ -39,16 +55,12 @@ override COLS: u32 = 4u;      // outputs per thread along N: at most 4 for main,
 override A_MODE: u32 = 0u;
 override EPILOGUE: u32 = 0u;
 override OUT_MODE: u32 = 0u;
-// 1: the wide entry point loads the next K slice into registers before multiplying this one,
-// so the loads' latency overlaps the arithmetic (GpuOptions::wide_prefetch).
-override WIDE_PREFETCH: u32 = 0u;
 
 const SIDE: u32 = 16u;
 const THREADS: u32 = 256u;
 override TILE_K: u32 = 16u;   // K columns per slice of the main entry point: 32 for Small, 16 for Large
 const WIDE_TILE: u32 = 128u;
 const WIDE_K: u32 = 8u;
-const ADALN_EPS: f32 = 1e-5;
 
 struct Params {
     m: u32,
@@ -56,9 +68,9 @@ struct Params {
     k: u32,
     k_words: u32,
     tokens: u32,
-    // Images [0, uncond_images) of a guided batch use the empty prompt's modulation.
+    // Images [0, uncond_images) of a guided batch use the empty prompt's modulation (adaln.wgsl).
     uncond_images: u32,
-    // Where this AdaLN's scale row starts inside one modulation row; its shift row follows at + k.
+    // Where this AdaLN's scale row starts inside one modulation row (adaln.wgsl).
     norm_offset: u32,
     mods_stride: u32,
     patch_size: u32,
@@ -72,19 +84,8 @@ struct Params {
     bias_offset: u32,
     // K columns per split-K slice (a multiple of 32; at least K when not split).
     k_chunk: u32,
-    // Slices the reduce entry point adds.
+    // Split-K slices (workgroups along z); 1 when not split.
     splits: u32,
-}
-
-struct Step {
-    index: u32,
-    tag: u32,
-    a: f32,
-    b: f32,
-    c: f32,
-    t: f32,
-    head: u32,
-    alpha_bar: f32,
 }
 
 @group(0) @binding(0) var<uniform> params: Params;
@@ -92,7 +93,8 @@ struct Step {
 @group(0) @binding(2) var<storage, read> weights: array<u32>;
 @group(0) @binding(3) var<storage, read_write> y_out: array<f32>;
 @group(0) @binding(4) var<storage, read> aux: array<f32>;
-@group(1) @binding(0) var<uniform> step: Step;
+@group(0) @binding(5) var<storage, read_write> partial_sums: array<f32>;
+@group(0) @binding(6) var<storage, read_write> arrivals: array<atomic<u32>>;
 
 // [TILE_K][16·ROWS + 1] and [TILE_K][16·COLS + 1]: the extra word per row puts the 32 lanes that
 // stage one row's neighbouring K values (A) or one column's K pairs (W) in 32 different banks;
@@ -101,9 +103,8 @@ var<workgroup> tile_a: array<f32, 1088>;
 var<workgroup> tile_w: array<f32, 1088>;
 var<workgroup> wide_a: array<vec4<f32>, 256>;   // [WIDE_K][32]: rows 4r..4r+3 at one k
 var<workgroup> wide_w: array<vec4<f32>, 256>;   // [WIDE_K][32]: columns 4c..4c+3 at one k
-var<workgroup> row_mean: array<f32, 128>;
-var<workgroup> row_rstd: array<f32, 128>;
-var<workgroup> partial: array<f32, 256>;
+// How many of its tile's split-K workgroups had arrived before this one (`reduce_if_last`).
+var<workgroup> arrived_before: u32;
 
 fn image_index(image: u32, channel: u32, token: u32, within: u32) -> u32 {
     let p = params.patch_size;
@@ -122,72 +123,50 @@ fn load_a(row: u32, col: u32) -> f32 {
     return a_in[row * params.k + col];
 }
 
-// Mean and 1/(unbiased std + eps) of the tile's rows, over all K columns, in two passes
-// (centred sum of squares), as AdaLn::forward computes them.
-fn row_stats(local: u32, row0: u32) {
-    let per_row = THREADS / (SIDE * ROWS);
-    let r = local / per_row;
-    let part = local % per_row;
-    let row = row0 + r;
-    var sum = 0.0;
-    if (row < params.m) {
-        for (var col = part; col < params.k; col += per_row) {
-            sum += a_in[row * params.k + col];
-        }
-    }
-    partial[local] = sum;
-    workgroupBarrier();
-    if (part == 0u) {
-        var total = 0.0;
-        for (var i = 0u; i < per_row; i++) {
-            total += partial[local + i];
-        }
-        row_mean[r] = total / f32(params.k);
-    }
-    workgroupBarrier();
-    let mean = row_mean[r];
-    var squares = 0.0;
-    if (row < params.m) {
-        for (var col = part; col < params.k; col += per_row) {
-            let d = a_in[row * params.k + col] - mean;
-            squares += d * d;
-        }
-    }
-    partial[local] = squares;
-    workgroupBarrier();
-    if (part == 0u) {
-        var total = 0.0;
-        for (var i = 0u; i < per_row; i++) {
-            total += partial[local + i];
-        }
-        row_rstd[r] = 1.0 / (sqrt(total / f32(params.k - 1u)) + ADALN_EPS);
-    }
-    workgroupBarrier();
-}
-
-// AdaLN's modulation of one normalised value.
-fn modulate_normed(normed: f32, row: u32, col: u32) -> f32 {
-    let variant = select(0u, 1u, row / params.tokens >= params.uncond_images);
-    let base = (step.index * 2u + variant) * params.mods_stride + params.norm_offset;
-    return normed * (1.0 + aux[base + col]) + aux[base + params.k + col];
-}
-
-fn modulate(value: f32, tile_row: u32, row: u32, col: u32) -> f32 {
-    return modulate_normed((value - row_mean[tile_row]) * row_rstd[tile_row], row, col);
-}
-
 // Where workgroup z's split-K slice starts and ends.
 fn k_range(split: u32) -> vec2<u32> {
     let begin = split * params.k_chunk;
     return vec2<u32>(begin, min(params.k, begin + params.k_chunk));
 }
 
-// One output: a split-K slice's raw sum (OUT_MODE 2), or the epilogue and output layout.
+// One output: a split-K slice's raw sum, or (not split) the epilogue and output layout.
 fn finish(row: u32, col: u32, sum: f32, split: u32) {
-    if (OUT_MODE == 2u) {
-        y_out[(split * params.m + row) * params.n + col] = sum;
+    if (params.splits > 1u) {
+        partial_sums[(split * params.m + row) * params.n + col] = sum;
     } else {
         store(row, col, sum);
+    }
+}
+
+// Split-K: called by all 256 threads once their slice is written. The tile's last workgroup adds
+// its `tile_rows` × `tile_cols` outputs' slices in order (neighbouring threads, neighbouring
+// columns) and stores them through the epilogue; see the header for the memory ordering.
+fn reduce_if_last(local: u32, tile: u32, row0: u32, col0: u32, tile_rows: u32, tile_cols: u32) {
+    if (params.splits == 1u) {
+        return;
+    }
+    storageBarrier();
+    if (local == 0u) {
+        arrived_before = atomicAdd(&arrivals[tile], 1u);
+    }
+    if (workgroupUniformLoad(&arrived_before) != params.splits - 1u) {
+        return;
+    }
+    storageBarrier();
+    let size = params.m * params.n;
+    for (var e = local; e < tile_rows * tile_cols; e += THREADS) {
+        let row = row0 + e / tile_cols;
+        let col = col0 + e % tile_cols;
+        if (row < params.m && col < params.n) {
+            var sum = 0.0;
+            for (var split = 0u; split < params.splits; split++) {
+                sum += partial_sums[split * size + row * params.n + col];
+            }
+            store(row, col, sum);
+        }
+    }
+    if (local == 0u) {
+        atomicStore(&arrivals[tile], 0u);
     }
 }
 
@@ -218,7 +197,7 @@ fn store(row: u32, col: u32, sum: f32) {
 }
 
 // Element e (of 1024) of the main kernel's A tile at k0: row e / TILE_K, column k0 + e % TILE_K,
-// 0 past the edges and AdaLN-modulated in mode 2.
+// 0 past the edges.
 fn main_a(e: u32, k0: u32, row0: u32) -> f32 {
     let tile_row = e / TILE_K;
     let row = row0 + tile_row;
@@ -226,9 +205,6 @@ fn main_a(e: u32, k0: u32, row0: u32) -> f32 {
     var value = 0.0;
     if (tile_row < SIDE * ROWS && row < params.m && col < params.k) {
         value = load_a(row, col);
-        if (A_MODE == 2u) {
-            value = modulate(value, tile_row, row, col);
-        }
     }
     return value;
 }
@@ -254,14 +230,12 @@ fn main(
     @builtin(local_invocation_index) local: u32,
     @builtin(local_invocation_id) lid: vec3<u32>,
     @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
 ) {
     let tile_m = SIDE * ROWS;
     let tile_n = SIDE * COLS;
     let row0 = wid.y * tile_m;
     let col0 = wid.x * tile_n;
-    if (A_MODE == 2u) {
-        row_stats(local, row0);
-    }
     var acc: array<f32, 16>;
     let range = k_range(wid.z);
     var next_a = vec4<f32>(
@@ -314,18 +288,15 @@ fn main(
             }
         }
     }
+    reduce_if_last(local, wid.y * groups.x + wid.x, row0, col0, tile_m, tile_n);
 }
 
-// One A value of the wide tile (0 past the edges), AdaLN-modulated in mode 2.
-fn wide_a_value(row: u32, col: u32, tile_row: u32) -> f32 {
-    var value = 0.0;
+// One A value of the wide tile (0 past the edges).
+fn wide_a_value(row: u32, col: u32) -> f32 {
     if (row < params.m && col < params.k) {
-        value = load_a(row, col);
-        if (A_MODE == 2u) {
-            value = modulate(value, tile_row, row, col);
-        }
+        return load_a(row, col);
     }
-    return value;
+    return 0.0;
 }
 
 // One packed weight word (two K values of column `col`), 0 past the edges (two zeros).
@@ -341,10 +312,10 @@ fn wide_load_a(row0: u32, k0: u32, a_rows: u32, a_k: u32) -> vec4<f32> {
     let r = 4u * a_rows;
     let col = k0 + a_k;
     return vec4<f32>(
-        wide_a_value(row0 + r, col, r),
-        wide_a_value(row0 + r + 1u, col, r + 1u),
-        wide_a_value(row0 + r + 2u, col, r + 2u),
-        wide_a_value(row0 + r + 3u, col, r + 3u),
+        wide_a_value(row0 + r, col),
+        wide_a_value(row0 + r + 1u, col),
+        wide_a_value(row0 + r + 2u, col),
+        wide_a_value(row0 + r + 3u, col),
     );
 }
 
@@ -361,12 +332,10 @@ fn wide(
     @builtin(local_invocation_index) local: u32,
     @builtin(local_invocation_id) lid: vec3<u32>,
     @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
 ) {
     let row0 = wid.y * WIDE_TILE;
     let col0 = wid.x * WIDE_TILE;
-    if (A_MODE == 2u) {
-        row_stats(local, row0);
-    }
     // Loaders: every thread stages one k of four rows of A (eight neighbours read 32 contiguous
     // bytes of a row); the first 128 stage one weight word (two k) of four columns.
     let a_k = local % WIDE_K;
@@ -376,35 +345,24 @@ fn wide(
     // acc[2i + h]: row 4·y + i (i < 4) or 64 + 4·y + i − 4, columns 4·x + 64·h + {0..3}.
     var acc: array<vec4<f32>, 16>;
     let range = k_range(wid.z);
-    var next_a = vec4<f32>(0.0);
+    var next_a = wide_load_a(row0, range.x, a_rows, a_k);
     var next_w = vec4<u32>(0u);
-    if (WIDE_PREFETCH == 1u) {
-        next_a = wide_load_a(row0, range.x, a_rows, a_k);
-        if (local < 128u) {
-            next_w = wide_load_w(col0, range.x, w_cols, w_word);
-        }
+    if (local < 128u) {
+        next_w = wide_load_w(col0, range.x, w_cols, w_word);
     }
     for (var k0 = range.x; k0 < range.y; k0 += WIDE_K) {
-        var staged_a = next_a;
-        var staged_w = next_w;
-        if (WIDE_PREFETCH == 0u) {
-            staged_a = wide_load_a(row0, k0, a_rows, a_k);
-            if (local < 128u) {
-                staged_w = wide_load_w(col0, k0, w_cols, w_word);
-            }
-        }
-        wide_a[a_k * 32u + a_rows] = staged_a;
+        wide_a[a_k * 32u + a_rows] = next_a;
         if (local < 128u) {
-            let w0 = unpack2x16float(staged_w.x);
-            let w1 = unpack2x16float(staged_w.y);
-            let w2 = unpack2x16float(staged_w.z);
-            let w3 = unpack2x16float(staged_w.w);
+            let w0 = unpack2x16float(next_w.x);
+            let w1 = unpack2x16float(next_w.y);
+            let w2 = unpack2x16float(next_w.z);
+            let w3 = unpack2x16float(next_w.w);
             wide_w[2u * w_word * 32u + w_cols] = vec4<f32>(w0.x, w1.x, w2.x, w3.x);
             wide_w[(2u * w_word + 1u) * 32u + w_cols] = vec4<f32>(w0.y, w1.y, w2.y, w3.y);
         }
         workgroupBarrier();
         let k1 = k0 + WIDE_K;
-        if (WIDE_PREFETCH == 1u && k1 < range.y) {
+        if (k1 < range.y) {
             next_a = wide_load_a(row0, k1, a_rows, a_k);
             if (local < 128u) {
                 next_w = wide_load_w(col0, k1, w_cols, w_word);
@@ -446,6 +404,7 @@ fn wide(
     wide_store(hi + 1u, col0, lid.x, acc[10], acc[11], wid.z);
     wide_store(hi + 2u, col0, lid.x, acc[12], acc[13], wid.z);
     wide_store(hi + 3u, col0, lid.x, acc[14], acc[15], wid.z);
+    reduce_if_last(local, wid.y * groups.x + wid.x, row0, col0, WIDE_TILE, WIDE_TILE);
 }
 
 // One row of a wide thread's outputs: columns 4·x + {0..3} (`left`) and 64 + 4·x + {0..3}.
@@ -465,60 +424,13 @@ fn wide_store(row: u32, col0: u32, x: u32, left: vec4<f32>, right: vec4<f32>, sp
     }
 }
 
-// The sum of the split-K slices in order, then the epilogue: one thread per output, rows of
-// 256 outputs folded into 2-D under the dispatch limit. A holds the slices.
-@compute @workgroup_size(256)
-fn reduce(
-    @builtin(global_invocation_id) gid: vec3<u32>,
-    @builtin(num_workgroups) groups: vec3<u32>,
-) {
-    let index = gid.y * groups.x * 256u + gid.x;
-    let size = params.m * params.n;
-    if (index >= size) {
-        return;
-    }
-    var sum = 0.0;
-    for (var s = 0u; s < params.splits; s++) {
-        sum += a_in[s * size + index];
-    }
-    store(index / params.n, index % params.n, sum);
-}
-
-// Mean and 1/(unbiased std + eps) of one row, by one thread.
-fn single_row_stats(row: u32) -> vec2<f32> {
-    var sum = 0.0;
-    for (var col = 0u; col < params.k; col++) {
-        sum += a_in[row * params.k + col];
-    }
-    let mean = sum / f32(params.k);
-    var squares = 0.0;
-    for (var col = 0u; col < params.k; col++) {
-        let d = a_in[row * params.k + col] - mean;
-        squares += d * d;
-    }
-    return vec2<f32>(mean, 1.0 / (sqrt(squares / f32(params.k - 1u)) + ADALN_EPS));
-}
-
-// Columns col and col + 1 of A's row (0 past K), AdaLN-modulated in mode 2.
-fn load_pair(row: u32, col: u32, stats: vec2<f32>) -> vec2<f32> {
+// Columns col and col + 1 of A's row (0 past K).
+fn load_pair(row: u32, col: u32) -> vec2<f32> {
     var a = vec2<f32>(load_a(row, col), 0.0);
     if (col + 1u < params.k) {
         a.y = load_a(row, col + 1u);
     }
-    if (A_MODE == 2u) {
-        a.x = modulate_normed((a.x - stats.x) * stats.y, row, col);
-        if (col + 1u < params.k) {
-            a.y = modulate_normed((a.y - stats.x) * stats.y, row, col + 1u);
-        }
-    }
     return a;
-}
-
-fn direct_stats(row: u32) -> vec2<f32> {
-    if (A_MODE == 2u) {
-        return single_row_stats(row);
-    }
-    return vec2<f32>(0.0, 1.0);
 }
 
 // 4 rows × 8 columns per thread, unrolled by hand: software adapters keep neither loops over an
@@ -541,10 +453,6 @@ fn direct(
     let last_col = params.n - 1u;
     let cols = min(vec4<u32>(col0, col0 + 64u, col0 + 128u, col0 + 192u), vec4<u32>(last_col));
     let cols_b = min(vec4<u32>(col0 + 256u, col0 + 320u, col0 + 384u, col0 + 448u), vec4<u32>(last_col));
-    let s0 = direct_stats(rows.x);
-    let s1 = direct_stats(rows.y);
-    let s2 = direct_stats(rows.z);
-    let s3 = direct_stats(rows.w);
     var acc0 = vec4<f32>(0.0);
     var acc1 = vec4<f32>(0.0);
     var acc2 = vec4<f32>(0.0);
@@ -564,10 +472,10 @@ fn direct(
         let v1 = unpack2x16float(weights[base + cols_b.y]);
         let v2 = unpack2x16float(weights[base + cols_b.z]);
         let v3 = unpack2x16float(weights[base + cols_b.w]);
-        let a0 = load_pair(rows.x, col, s0);
-        let a1 = load_pair(rows.y, col, s1);
-        let a2 = load_pair(rows.z, col, s2);
-        let a3 = load_pair(rows.w, col, s3);
+        let a0 = load_pair(rows.x, col);
+        let a1 = load_pair(rows.y, col);
+        let a2 = load_pair(rows.z, col);
+        let a3 = load_pair(rows.w, col);
         acc0 += vec4<f32>(dot(a0, w0), dot(a0, w1), dot(a0, w2), dot(a0, w3));
         acc1 += vec4<f32>(dot(a1, w0), dot(a1, w1), dot(a1, w2), dot(a1, w3));
         acc2 += vec4<f32>(dot(a2, w0), dot(a2, w1), dot(a2, w2), dot(a2, w3));

@@ -2,8 +2,8 @@
 // block of Y per workgroup, f16 inputs, f32 accumulation, the same prologues and epilogues.
 //
 // Not a module of its own: the kernels build it as `enable f16; enable wgpu_cooperative_matrix;`
-// + matmul.wgsl + this file (WGSL has no includes), so `load_a`, `modulate`, `row_stats`,
-// `k_range` and `finish` are matmul.wgsl's. Only adapters with 16 × 16 × 16 f16 · f16 + f32
+// + matmul.wgsl + this file (WGSL has no includes), so `load_a`, `wide_a_value`, `k_range` and
+// `finish` are matmul.wgsl's. Only adapters with 16 × 16 × 16 f16 · f16 + f32
 // cooperative matrices and 32-wide subgroups build it (`GpuContext::coop`); the others run `wide`.
 //
 // Precision: A is rounded to f16 when staged (W already is f16), products are summed in f32, as
@@ -16,8 +16,9 @@
 // that every fragment starts on a 16-byte boundary and neighbouring rows fall in other banks.
 // The epilogue stores one fragment at a time to the subgroup's 16 × 16 f32 scratch and each lane
 // finishes 8 of its outputs through matmul.wgsl's `finish` (split-K slices, fused epilogues and
-// unpatchify included). WIDE_PREFETCH 1 loads the next slice into registers (`CoopSlice`) before
-// the current one multiplies, as in `wide`.
+// unpatchify included; a split tile's last workgroup then adds the slices in `reduce_if_last`).
+// The next slice is loaded into registers (`CoopSlice`) before the current one multiplies, as in
+// `wide`.
 
 const COOP_K: u32 = 32u;
 const COOP_STRIDE: u32 = 40u;
@@ -35,12 +36,7 @@ struct CoopSlice {
 }
 
 fn coop_a4(row: u32, k: u32) -> vec4<f32> {
-    return vec4<f32>(
-        wide_a_value(row, k, row % WIDE_TILE),
-        wide_a_value(row + 8u, k, (row + 8u) % WIDE_TILE),
-        wide_a_value(row + 16u, k, (row + 16u) % WIDE_TILE),
-        wide_a_value(row + 24u, k, (row + 24u) % WIDE_TILE),
-    );
+    return vec4<f32>(wide_a_value(row, k), wide_a_value(row + 8u, k), wide_a_value(row + 16u, k), wide_a_value(row + 24u, k));
 }
 
 fn coop_w4(col: u32, word: u32) -> vec4<u32> {
@@ -99,12 +95,10 @@ fn coop(
     @builtin(subgroup_id) sid: u32,
     @builtin(subgroup_invocation_id) lane: u32,
     @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
 ) {
     let row0 = wid.y * WIDE_TILE;
     let col0 = wid.x * WIDE_TILE;
-    if (A_MODE == 2u) {
-        row_stats(local, row0);
-    }
     let a_base = (sid / 4u) * 64u * COOP_STRIDE;
     let w_base = (sid % 4u) * 32u * COOP_STRIDE;
     var c00 = coop_mat16x16<f32, C>();
@@ -116,19 +110,12 @@ fn coop(
     var c30 = coop_mat16x16<f32, C>();
     var c31 = coop_mat16x16<f32, C>();
     let range = k_range(wid.z);
-    // WIDE_PREFETCH 1: the next slice's loads are issued before this slice's multiplies.
-    var next: CoopSlice;
-    if (WIDE_PREFETCH == 1u) {
-        next = coop_load(local, row0, col0, range.x);
-    }
+    // The next slice's loads are issued before this slice's multiplies.
+    var next = coop_load(local, row0, col0, range.x);
     for (var k0 = range.x; k0 < range.y; k0 += COOP_K) {
-        if (WIDE_PREFETCH == 1u) {
-            coop_store(local, next);
-        } else {
-            coop_store(local, coop_load(local, row0, col0, k0));
-        }
+        coop_store(local, next);
         workgroupBarrier();
-        if (WIDE_PREFETCH == 1u && k0 + COOP_K < range.y) {
+        if (k0 + COOP_K < range.y) {
             next = coop_load(local, row0, col0, k0 + COOP_K);
         }
         for (var kk = 0u; kk < COOP_K; kk += 16u) {
@@ -159,4 +146,5 @@ fn coop(
     coop_finish(c21, sid, lane, r0 + 32u, c0 + 16u, wid.z);
     coop_finish(c30, sid, lane, r0 + 48u, c0, wid.z);
     coop_finish(c31, sid, lane, r0 + 48u, c0 + 16u, wid.z);
+    reduce_if_last(local, wid.y * groups.x + wid.x, row0, col0, WIDE_TILE, WIDE_TILE);
 }

@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use super::kernels::{ShaderChecks, Tile};
+use super::kernels::Tile;
 use crate::error::{Error, Result};
 
 /// Overrides for tests and benchmarks; the defaults suit the adapter.
@@ -12,20 +12,11 @@ pub struct GpuOptions {
     pub max_binding: Option<u64>,
     /// Force the software (`Some(true)`) or hardware (`Some(false)`) kernel variants.
     pub software_kernels: Option<bool>,
-    /// Force one matmul tile on hardware kernels (tests, benchmarks); `None` picks by shape.
+    /// Force one matmul tile on hardware kernels (tests: every tile runs on small shapes); `None`
+    /// picks by shape.
     pub tile: Option<Tile>,
     /// Force this many split-K slices where K allows (1 turns split-K off); `None` picks by shape.
     pub splits: Option<u32>,
-    /// The run-time checks compiled into the shaders (`ShaderChecks::Bounds` by default).
-    pub checks: ShaderChecks,
-    /// Prefetch the wide (and coop) tile's next K slice into registers: on unless `Some(false)`
-    /// (H100, batch 64: 127.2 → 123.9 ms on the coop tile, 198.4 → 179.7 on the fp32 wide tile).
-    pub wide_prefetch: Option<bool>,
-    /// Run AdaLN as its own dispatch (`adaln.wgsl`'s `rows`) before a plain matmul instead of
-    /// fusing it into the matmul's prologue, where every workgroup recomputes its rows'
-    /// statistics: on unless `Some(false)` (H100 with coop: batch 1 14.1 → 11.3 ms, batch 64
-    /// 127.2 → 68.1 ms). Software adapters always run it separately.
-    pub separate_adaln: Option<bool>,
     /// Attention with 16 queries per workgroup sharing each key and value read (`attention.wgsl`'s
     /// `block`): `None` picks it from `BLOCK_FROM_WORKGROUPS` of its workgroups on (see there).
     pub block_attention: Option<bool>,
@@ -79,9 +70,6 @@ pub struct GpuContext {
     /// The matmul overrides of `GpuOptions`.
     pub tile: Option<Tile>,
     pub splits: Option<u32>,
-    pub checks: ShaderChecks,
-    pub wide_prefetch: bool,
-    pub separate_adaln: bool,
     pub block_attention: Option<bool>,
     /// Many-row matmuls run `Tile::Coop` (see `GpuOptions::coop`).
     pub coop: bool,
@@ -169,9 +157,6 @@ impl GpuContext {
             software_kernels: false,
             tile: options.tile,
             splits: options.splits,
-            checks: options.checks,
-            wide_prefetch: options.wide_prefetch.unwrap_or(true),
-            separate_adaln: options.separate_adaln.unwrap_or(true),
             block_attention: options.block_attention,
             coop,
             coop_missing: support.err(),

@@ -61,7 +61,7 @@ impl GpuEngine {
                 "a weight matrix of {largest} bytes exceeds this device's storage binding limit of {limit} bytes"
             )));
         }
-        let kernels = Kernels::new(&ctx.device, ctx.checks, ctx.wide_prefetch, ctx.coop);
+        let kernels = Kernels::new(&ctx.device, ctx.coop);
         ctx.check()?;
         Ok(GpuEngine {
             ctx,
@@ -109,7 +109,7 @@ impl GpuEngine {
     }
 
     /// Dispatches in one sampling step at this batch shape (every step records the same list;
-    /// software adapters add standalone AdaLNs, a split-K matmul adds its reduce).
+    /// one per op: a split-K matmul reduces in its own last workgroups).
     pub fn dispatches_per_step(&mut self, images: usize, guided: bool) -> usize {
         self.step_dispatch_names(images, guided).len()
     }

@@ -36,7 +36,6 @@ pub fn module_source(file: &str) -> Option<std::borrow::Cow<'static, str>> {
 pub enum ALayout {
     Rows = 0,
     Patchify = 1,
-    AdaLn = 2,
 }
 
 /// What happens to each output (`EPILOGUE`).
@@ -54,16 +53,13 @@ pub enum Epilogue {
 pub enum OutLayout {
     Rows = 0,
     Unpatchify = 1,
-    /// One split-K slice's raw sums, for `Tile::Reduce` to add up.
-    Partial = 2,
 }
 
 /// How the matmul splits its output: `Small` 32×32 blocks (2×2 per thread) for few rows, `Large`
 /// 64×64 (4×4), `Wide` 128×128 (8×8, vec4 reads) once there are many rows, all through workgroup
 /// memory; `Direct` is the barrier-free entry point for software adapters, 4 rows × 8 columns per
 /// thread. `Coop` is `Wide`'s block on cooperative matrices (tensor cores; f16 inputs, f32
-/// sums), which replaces it where the adapter has them (`GpuContext::coop`). `Reduce` is not a
-/// tile but the entry point that adds split-K slices.
+/// sums), which replaces it where the adapter has them (`GpuContext::coop`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Tile {
     Small,
@@ -71,32 +67,15 @@ pub enum Tile {
     Wide,
     Coop,
     Direct,
-    Reduce,
 }
 
-/// The run-time checks wgpu compiles into every shader. `Bounds` (the default) keeps the
-/// bounds checks and drops the loop bounding that wgpu adds since version 25: a counter in every
-/// loop that stops a loop which would never end. Every loop in `wgsl/` is counted over a finite
-/// `u32` range with a positive stride, so it cannot fire, but the extra exit keeps drivers from
-/// unrolling loops (gfx-rs/wgpu#7698), which on NVIDIA kept our matmul accumulators in memory.
-/// `Wgpu` is wgpu's default, `Off` drops the bounds checks too (benchmarks only).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum ShaderChecks {
-    Wgpu,
-    #[default]
-    Bounds,
-    Off,
-}
-
-impl ShaderChecks {
-    fn runtime_checks(self) -> wgpu::ShaderRuntimeChecks {
-        let wgpu = wgpu::ShaderRuntimeChecks::checked();
-        match self {
-            ShaderChecks::Wgpu => wgpu,
-            ShaderChecks::Bounds => wgpu::ShaderRuntimeChecks { force_loop_bounding: false, ..wgpu },
-            ShaderChecks::Off => wgpu::ShaderRuntimeChecks { bounds_checks: false, force_loop_bounding: false, ..wgpu },
-        }
-    }
+/// The run-time checks wgpu compiles into every shader: its bounds checks, without the loop
+/// bounding it adds since version 25 (a counter in every loop that stops a loop which would never
+/// end). Every loop in `wgsl/` is counted over a finite `u32` range with a positive stride, so it
+/// cannot fire, but the extra exit keeps drivers from unrolling loops (gfx-rs/wgpu#7698), which on
+/// NVIDIA kept our matmul accumulators in memory (BENCHMARKS.md, session 4: batch 1 57.5 → 15.2 ms).
+fn runtime_checks() -> wgpu::ShaderRuntimeChecks {
+    wgpu::ShaderRuntimeChecks { force_loop_bounding: false, ..wgpu::ShaderRuntimeChecks::checked() }
 }
 
 /// Threads per workgroup of the `direct` entry point, and the rows and columns each owns (the
@@ -104,8 +83,6 @@ impl ShaderChecks {
 pub const DIRECT_THREADS: u32 = 64;
 pub const DIRECT_ROWS: u32 = 4;
 pub const DIRECT_COLS: u32 = 8;
-/// Threads per workgroup of the `reduce` entry point.
-pub const REDUCE_THREADS: u32 = 256;
 /// Below this many output tiles a matmul splits K, aiming for `SPLIT_TARGET_WORKGROUPS`: with
 /// few rows each workgroup's time is the latency of its walk along K, not arithmetic, and a big
 /// GPU holds about a thousand 256-thread workgroups at once (132 SMs × 8).
@@ -145,7 +122,6 @@ impl Tile {
             Tile::Large => [n.div_ceil(64), m.div_ceil(64), 1],
             Tile::Wide | Tile::Coop => [n.div_ceil(128), m.div_ceil(128), 1],
             Tile::Direct => [n.div_ceil(DIRECT_THREADS * DIRECT_COLS), m.div_ceil(DIRECT_ROWS), 1],
-            Tile::Reduce => [(m * n).div_ceil(REDUCE_THREADS), 1, 1],
         }
     }
 
@@ -158,11 +134,10 @@ impl Tile {
             Tile::Wide => (8, 8, 8, "wide"),
             Tile::Coop => (8, 8, 8, "coop"),
             Tile::Direct => (1, DIRECT_COLS, 2, "direct"),
-            Tile::Reduce => (1, 1, 1, "reduce"),
         }
     }
 
-    /// Whether this entry point can run split-K slices.
+    /// Whether this entry point can run split-K slices (its tile's last workgroup adds them up).
     pub fn splits_k(self) -> bool {
         matches!(self, Tile::Small | Tile::Large | Tile::Wide | Tile::Coop)
     }
@@ -202,7 +177,7 @@ pub enum Kernel {
     Matmul(Matmul),
     /// The standalone AdaLN for software adapters (one row per thread).
     AdaLn,
-    /// The standalone AdaLN for hardware (one row per workgroup), when not fused.
+    /// The standalone AdaLN for hardware (one row per workgroup).
     AdaLnRows,
     /// Specialised to its shape: known loop bounds let the driver unroll the key and dimension
     /// loops and keep several loads in flight (with run-time bounds each waited for the last).
@@ -257,16 +232,13 @@ impl Kernel {
             Kernel::SamplerInit,
             Kernel::SamplerStep,
         ];
-        for a in [ALayout::Rows, ALayout::Patchify, ALayout::AdaLn] {
+        for a in [ALayout::Rows, ALayout::Patchify] {
             for epilogue in [Epilogue::None, Epilogue::Silu, Epilogue::Residual, Epilogue::Position, Epilogue::Bias] {
                 for out in [OutLayout::Rows, OutLayout::Unpatchify] {
-                    for tile in [Tile::Small, Tile::Large, Tile::Wide, Tile::Coop, Tile::Direct, Tile::Reduce] {
+                    for tile in [Tile::Small, Tile::Large, Tile::Wide, Tile::Coop, Tile::Direct] {
                         all.push(Kernel::Matmul(Matmul { a, epilogue, out, tile }));
                     }
                 }
-            }
-            for tile in [Tile::Small, Tile::Large, Tile::Wide, Tile::Coop] {
-                all.push(Kernel::Matmul(Matmul { a, epilogue: Epilogue::None, out: OutLayout::Partial, tile }));
             }
         }
         all
@@ -327,18 +299,15 @@ pub struct Kernels {
     pub attention_layout: wgpu::BindGroupLayout,
     pub condition_layout: wgpu::BindGroupLayout,
     pub sampler_layout: wgpu::BindGroupLayout,
-    /// Group 1 of the matmul and sampler kernels: the step, at a dynamic offset.
+    /// Group 1 of the AdaLN and sampler kernels: the step, at a dynamic offset.
     pub step_layout: wgpu::BindGroupLayout,
     modules: HashMap<&'static str, wgpu::ShaderModule>,
     pipelines: HashMap<Kernel, wgpu::ComputePipeline>,
-    wide_prefetch: bool,
 }
 
 impl Kernels {
-    /// `wide_prefetch` compiles the wide tile with its next K slice loaded into registers
-    /// while the current one multiplies (the `WIDE_PREFETCH` override; see wgsl/matmul.wgsl).
     /// `coop` also builds the cooperative-matrix module (the device must have its features).
-    pub fn new(device: &wgpu::Device, checks: ShaderChecks, wide_prefetch: bool, coop: bool) -> Self {
+    pub fn new(device: &wgpu::Device, coop: bool) -> Self {
         use Binding::*;
         let mut files: Vec<&'static str> = SOURCES.iter().map(|(name, _)| *name).collect();
         if coop {
@@ -349,15 +318,19 @@ impl Kernels {
             .filter_map(|name| Some((name, module_source(name)?)))
             .map(|(name, source)| {
                 let desc = wgpu::ShaderModuleDescriptor { label: Some(name), source: wgpu::ShaderSource::Wgsl(source) };
-                // SAFETY: wgpu still validates the WGSL; `checks` only drops the loop bounding
-                // (every loop in wgsl/ terminates, see `ShaderChecks`) unless a benchmark asks
-                // for `Off`, whose kernels index only inside the buffers the plan sized for them.
-                let module = unsafe { device.create_shader_module_trusted(desc, checks.runtime_checks()) };
+                // SAFETY: wgpu still validates the WGSL and keeps its bounds checks; only the loop
+                // bounding goes, and every loop in wgsl/ terminates (see `runtime_checks`).
+                let module = unsafe { device.create_shader_module_trusted(desc, runtime_checks()) };
                 (name, module)
             })
             .collect();
         Kernels {
-            matmul_layout: layout(device, "matmul", &[Uniform, Read, Read, ReadWrite, Read], false),
+            matmul_layout: layout(
+                device,
+                "matmul",
+                &[Uniform, Read, Read, ReadWrite, Read, ReadWrite, ReadWrite],
+                false,
+            ),
             adaln_layout: layout(device, "adaln", &[Uniform, Read, Read, ReadWrite], false),
             attention_layout: layout(device, "attention", &[Uniform, Read, ReadWrite], false),
             condition_layout: layout(device, "condition", &[Uniform, Read, Read, Read, Read, ReadWrite], false),
@@ -365,7 +338,6 @@ impl Kernels {
             step_layout: layout(device, "step", &[Uniform], true),
             modules,
             pipelines: HashMap::new(),
-            wide_prefetch,
         }
     }
 
@@ -388,12 +360,9 @@ impl Kernels {
     }
 
     fn compile(&self, device: &wgpu::Device, kernel: Kernel) -> wgpu::ComputePipeline {
-        let (file, entry, mut constants) = kernel.source();
-        if matches!(kernel, Kernel::Matmul(m) if m.tile == Tile::Wide || m.tile == Tile::Coop) {
-            constants.push(("WIDE_PREFETCH", self.wide_prefetch as u32 as f64));
-        }
+        let (file, entry, constants) = kernel.source();
         let groups: Vec<&wgpu::BindGroupLayout> = match kernel {
-            Kernel::Matmul(_) => vec![&self.matmul_layout, &self.step_layout],
+            Kernel::Matmul(_) => vec![&self.matmul_layout],
             Kernel::AdaLn | Kernel::AdaLnRows => vec![&self.adaln_layout, &self.step_layout],
             Kernel::Attention { .. } => vec![&self.attention_layout],
             Kernel::Condition => vec![&self.condition_layout],

@@ -6,7 +6,7 @@ use bytemuck::{Pod, Zeroable};
 use super::context::GpuContext;
 use super::kernels::{
     split_k, ALayout, Epilogue, Kernel, Kernels, Matmul, OutLayout, Tile, ATTENTION_THREADS, BLOCK_FROM_WORKGROUPS,
-    BLOCK_MAX_HEAD_DIM, BLOCK_MAX_TOKENS, BLOCK_QUERIES, REDUCE_THREADS, SAMPLER_THREADS,
+    BLOCK_MAX_HEAD_DIM, BLOCK_MAX_TOKENS, BLOCK_QUERIES, SAMPLER_THREADS,
 };
 use super::weights::{GpuWeights, Matrix};
 use crate::config::Config;
@@ -151,6 +151,8 @@ struct Builder<'a> {
     stats: PlanStats,
     /// Split-K slices of every matmul that splits (see `MatmulShape::cut`).
     partial: wgpu::Buffer,
+    /// One arrival counter per output tile of a split matmul (matmul.wgsl's `reduce_if_last`).
+    arrivals: wgpu::Buffer,
 }
 
 /// An `m × n` output over `k` columns: its tile and split-K cut on this context.
@@ -186,11 +188,15 @@ impl MatmulShape {
         }
     }
 
-    /// Floats of split-K slices this matmul needs (0 when it does not split).
-    fn partial_floats(&self, ctx: &GpuContext) -> usize {
+    /// Floats of split-K slices and output tiles (arrival counters) this matmul needs (0 and 0
+    /// when it does not split).
+    fn split_scratch(&self, ctx: &GpuContext) -> (usize, usize) {
         match self.cut(ctx) {
-            (_, 1, _) => 0,
-            (_, splits, _) => splits as usize * self.m as usize * self.n as usize,
+            (_, 1, _) => (0, 0),
+            (tile, splits, _) => {
+                let [x, y, _] = tile.workgroups(self.m, self.n);
+                (splits as usize * self.m as usize * self.n as usize, (x * y) as usize)
+            }
         }
     }
 }
@@ -242,15 +248,12 @@ impl Builder<'_> {
         output: &wgpu::Buffer,
     ) -> Dispatch {
         self.kernels.get(&self.ctx.device, kernel);
-        let stepped = matches!(
-            kernel,
-            Kernel::Matmul(_) | Kernel::AdaLn | Kernel::AdaLnRows | Kernel::SamplerInit | Kernel::SamplerStep
-        );
+        let stepped = matches!(kernel, Kernel::AdaLn | Kernel::AdaLnRows | Kernel::SamplerInit | Kernel::SamplerStep);
         Dispatch { name, kernel, group, stepped, workgroups, output: output.clone() }
     }
 
-    /// `y = a · wᵀ` with the variant's prologue and epilogue: one dispatch, or a split-K pass
-    /// (`{name}/split`, into the partial buffer) and the reduce that applies the epilogue.
+    /// `y = a · wᵀ` with the variant's prologue and epilogue, in one dispatch: split-K slices
+    /// are workgroups along z, and each output tile's last one adds them up.
     #[allow(clippy::too_many_arguments)]
     fn matmul(
         &mut self,
@@ -261,7 +264,7 @@ impl Builder<'_> {
         a: &wgpu::Buffer,
         y: &wgpu::Buffer,
         aux: &wgpu::Buffer,
-    ) -> Vec<Dispatch> {
+    ) -> Dispatch {
         params.n = weights.rows as u32;
         params.k = weights.cols as u32;
         params.k_words = weights.words as u32;
@@ -271,23 +274,11 @@ impl Builder<'_> {
         let uniform = self.uniform(&name, &params);
         let layout = self.kernels.matmul_layout.clone();
         let (a_mode, epilogue, out) = variant;
-        if splits == 1 {
-            let kernel = Kernel::Matmul(Matmul { a: a_mode, epilogue, out, tile });
-            let group = self.group(&name, &layout, &[&uniform, a, &weights.buffer, y, aux]);
-            let workgroups = tile.workgroups(params.m, params.n);
-            return vec![self.dispatch(name, kernel, group, workgroups, y)];
-        }
-        let partial = self.partial.clone();
-        let split_name = format!("{name}/split");
-        let kernel = Kernel::Matmul(Matmul { a: a_mode, epilogue: Epilogue::None, out: OutLayout::Partial, tile });
-        let group = self.group(&split_name, &layout, &[&uniform, a, &weights.buffer, &partial, aux]);
+        let kernel = Kernel::Matmul(Matmul { a: a_mode, epilogue, out, tile });
+        let (partial, arrivals) = (self.partial.clone(), self.arrivals.clone());
+        let group = self.group(&name, &layout, &[&uniform, a, &weights.buffer, y, aux, &partial, &arrivals]);
         let [x, y_groups, _] = tile.workgroups(params.m, params.n);
-        let split = self.dispatch(split_name, kernel, group, [x, y_groups, splits], &partial);
-        let kernel = Kernel::Matmul(Matmul { a: ALayout::Rows, epilogue, out, tile: Tile::Reduce });
-        let group = self.group(&name, &layout, &[&uniform, &partial, &weights.buffer, y, aux]);
-        let len = (params.m * params.n) as usize;
-        let workgroups = grid_for(len, REDUCE_THREADS, self.ctx.limits.max_compute_workgroups_per_dimension);
-        vec![split, self.dispatch(name, kernel, group, workgroups, y)]
+        self.dispatch(name, kernel, group, [x, y_groups, splits], y)
     }
 }
 
@@ -295,17 +286,15 @@ impl Builder<'_> {
 struct AdaLnSite<'a> {
     h: &'a wgpu::Buffer,
     mods: &'a wgpu::Buffer,
-    /// Where a separate AdaLN materialises its output.
+    /// Where AdaLN materialises its output.
     normed: &'a wgpu::Buffer,
-    /// AdaLN runs as its own dispatch (software adapters, and hardware unless
-    /// `GpuOptions::separate_adaln` is `Some(false)`).
-    separate: bool,
     software: bool,
 }
 
 impl Builder<'_> {
-    /// `AdaLn → matmul`: fused into the matmul's prologue on hardware by default, else two
-    /// dispatches (the AdaLN named after the candle activation it mirrors).
+    /// `AdaLn → matmul`: AdaLN as its own dispatch (named after the candle activation it mirrors),
+    /// then a plain matmul over its output. Fusing AdaLN into the matmul's prologue made every
+    /// workgroup recompute its rows' statistics: H100, coop, batch 64 68.1 → 109.3 ms (session 5).
     #[allow(clippy::too_many_arguments)]
     fn normed_matmul(
         &mut self,
@@ -318,9 +307,6 @@ impl Builder<'_> {
         weights: &Matrix,
         y: &wgpu::Buffer,
     ) -> Vec<Dispatch> {
-        if !site.separate {
-            return self.matmul(name, (ALayout::AdaLn, epilogue, out), params, weights, site.h, y, site.mods);
-        }
         let norm_params = MatmulParams { k: weights.cols as u32, n: weights.cols as u32, ..params };
         let uniform = self.uniform(&norm_name, &norm_params);
         let layout = self.kernels.adaln_layout.clone();
@@ -331,17 +317,7 @@ impl Builder<'_> {
             let grid = grid_for(params.m as usize, 1, self.ctx.limits.max_compute_workgroups_per_dimension);
             self.dispatch(norm_name, Kernel::AdaLnRows, group, grid, site.normed)
         };
-        let mut dispatches = vec![norm];
-        dispatches.extend(self.matmul(
-            name,
-            (ALayout::Rows, epilogue, out),
-            params,
-            weights,
-            site.normed,
-            y,
-            site.mods,
-        ));
-        dispatches
+        vec![norm, self.matmul(name, (ALayout::Rows, epilogue, out), params, weights, site.normed, y, site.mods)]
     }
 }
 
@@ -362,14 +338,18 @@ impl Plan {
         for block in &weights.blocks {
             matrices.extend([&block.qkv, &block.out, &block.up, &block.down].map(|w| (rows, w)));
         }
-        let partial_floats = matrices
+        let scratch: Vec<(usize, usize)> = matrices
             .iter()
-            .map(|(m, w)| MatmulShape { m: *m as u32, n: w.rows as u32, k: w.cols as u32 }.partial_floats(ctx))
-            .max()
-            .unwrap_or(0);
+            .map(|(m, w)| MatmulShape { m: *m as u32, n: w.rows as u32, k: w.cols as u32 }.split_scratch(ctx))
+            .collect();
+        let partial_floats = scratch.iter().map(|s| s.0).max().unwrap_or(0);
+        let split_tiles = scratch.iter().map(|s| s.1).max().unwrap_or(0);
         let mut stats = PlanStats::default();
         let partial = Builder::new_buffer(ctx, &mut stats, "partial", partial_floats, STORAGE);
-        let mut b = Builder { ctx, kernels, stats, partial };
+        // wgpu zero-fills new buffers: every counter starts at 0, and the last workgroup of each
+        // split tile puts it back.
+        let arrivals = Builder::new_buffer(ctx, &mut stats, "arrivals", split_tiles, STORAGE);
+        let mut b = Builder { ctx, kernels, stats, partial, arrivals };
         let len = shape.images * cfg.image_len();
         let mods_stride = weights.modulation.rows;
         let bias_offset = 2 * t_max * mods_stride;
@@ -382,8 +362,7 @@ impl Plan {
         let attn = b.buffer("attn", rows * inner, STORAGE);
         let ff = b.buffer("ff", rows * cfg.mlp_dim(), STORAGE);
         let software = ctx.software_kernels;
-        let separate = software || ctx.separate_adaln;
-        let normed = b.buffer("normed", if separate { rows * dim } else { 1 }, STORAGE);
+        let normed = b.buffer("normed", rows * dim, STORAGE);
         // The ε plane, then the x0 plane where the checkpoint has that head.
         let heads = if weights.x0_head { 2 } else { 1 };
         let pred = b.buffer("pred", heads * model_images * cfg.image_len(), STORAGE);
@@ -450,7 +429,7 @@ impl Plan {
         );
         let mut prelude =
             vec![b.dispatch("condition".into(), Kernel::Condition, condition_group, [t_max as u32, 2, 1], &cond)];
-        prelude.extend(b.matmul(
+        prelude.push(b.matmul(
             "modulation".into(),
             (ALayout::Rows, Epilogue::None, OutLayout::Rows),
             MatmulParams { m: (2 * t_max) as u32, ..base },
@@ -468,7 +447,7 @@ impl Plan {
         let group = sampler_group(&mut b, "init_noise");
         let start = b.dispatch("init_noise".into(), Kernel::SamplerInit, group, sampler_grid, &x);
 
-        let mut step = b.matmul(
+        let mut step = vec![b.matmul(
             "embed".into(),
             (ALayout::Patchify, Epilogue::Position, OutLayout::Rows),
             base,
@@ -476,7 +455,7 @@ impl Plan {
             &x,
             &h,
             &weights.position,
-        );
+        )];
         let attention_layout = b.kernels.attention_layout.clone();
         let attention_params = AttentionParams {
             tokens: tokens as u32,
@@ -486,7 +465,7 @@ impl Plan {
             qk_norm: cfg.qk_norm as u32,
             pad: [0; 3],
         };
-        let site = AdaLnSite { h: &h, mods: &mods, normed: &normed, separate, software };
+        let site = AdaLnSite { h: &h, mods: &mods, normed: &normed, software };
         for (i, block) in weights.blocks.iter().enumerate() {
             let name = |op: &str| format!("blocks.{i}.{op}");
             let (none, rows) = (Epilogue::None, OutLayout::Rows);
@@ -502,7 +481,7 @@ impl Plan {
             let groups = if blocked { [(tokens as u32).div_ceil(BLOCK_QUERIES), groups[1], 1] } else { groups };
             step.push(b.dispatch(name("core"), kernel, group, groups, &attn));
             let out = (ALayout::Rows, Epilogue::Residual, OutLayout::Rows);
-            step.extend(b.matmul(name("attn"), out, base, &block.out, &attn, &h, dummy));
+            step.push(b.matmul(name("attn"), out, base, &block.out, &attn, &h, dummy));
             let params = norm(2 * i + 1);
             step.extend(b.normed_matmul(
                 &site,
@@ -514,7 +493,7 @@ impl Plan {
                 &block.up,
                 &ff,
             ));
-            step.extend(b.matmul(name("ff"), out, base, &block.down, &ff, &h, dummy));
+            step.push(b.matmul(name("ff"), out, base, &block.down, &ff, &h, dummy));
         }
         step.extend(b.normed_matmul(
             &site,

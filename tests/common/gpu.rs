@@ -12,27 +12,14 @@ pub fn engine(ck: &Checkpoint) -> Option<GpuEngine> {
 }
 
 /// Every kernel family, whatever the adapter: tiled (hardware, the defaults: tiles and split-K
-/// picked by shape, AdaLN as its own dispatch), the 32×32 tile forced to split K in three, the
-/// 128×128 `wide` tile split in two (with AdaLN fused into its prologue and no prefetch, then
-/// the defaults), AdaLN fused into the tiles picked by shape, the block attention forced on,
-/// and direct (software).
+/// picked by shape), the 32×32 tile forced to split K in three, the 128×128 `wide` tile split in
+/// two, the block attention forced on, and direct (software).
 pub fn kernel_families(ck: &Checkpoint) -> Vec<(&'static str, GpuEngine)> {
     let hardware = GpuOptions { software_kernels: Some(false), ..Default::default() };
     [
         ("tiled", hardware),
         ("split", GpuOptions { tile: Some(Tile::Small), splits: Some(3), ..hardware }),
-        (
-            "wide",
-            GpuOptions {
-                tile: Some(Tile::Wide),
-                splits: Some(2),
-                wide_prefetch: Some(false),
-                separate_adaln: Some(false),
-                ..hardware
-            },
-        ),
-        ("wide-prefetch", GpuOptions { tile: Some(Tile::Wide), splits: Some(2), ..hardware }),
-        ("fused", GpuOptions { separate_adaln: Some(false), wide_prefetch: Some(false), ..hardware }),
+        ("wide", GpuOptions { tile: Some(Tile::Wide), splits: Some(2), ..hardware }),
         ("block", GpuOptions { block_attention: Some(true), ..hardware }),
         ("direct", GpuOptions { software_kernels: Some(true), ..Default::default() }),
     ]
@@ -62,10 +49,9 @@ pub fn check_ops(path: &str, gpu: &mut GpuEngine, ck: &Checkpoint, x: &[f32], t:
     let ids = ck.encode_prompt(prompt).unwrap();
     let images = x.len() / ck.config.image_len();
     let diffs = pollster::block_on(compare_forward(gpu, &model, x, t, &ids)).unwrap();
-    // Every dispatch but the sampler's and the split-K passes (their reduce carries the name),
-    // plus the condition, with the heads giving eps and, where the checkpoint has that head, x0.
-    let names = gpu.step_dispatch_names(images, false);
-    let expected_ops = names.iter().filter(|n| !n.ends_with("/split")).count() - 1 + 1 + ck.config.x0_head as usize;
+    // Every dispatch but the sampler's, plus the condition, with the heads giving eps and, where
+    // the checkpoint has that head, x0.
+    let expected_ops = gpu.dispatches_per_step(images, false) - 1 + 1 + ck.config.x0_head as usize;
     assert_eq!(diffs.len(), expected_ops, "{path}: every dispatch should have a candle counterpart");
     for d in &diffs {
         eprintln!("{path:<6} {:<18} max |Δ| {:.3e}  scale {:.3e}  rel {:.3e}", d.op, d.max_abs, d.scale, d.relative());

@@ -142,13 +142,17 @@ pub struct Plan {
     pub start: Dispatch,
     pub step: Vec<Dispatch>,
     pub stats: PlanStats,
+    /// Every kernel its dispatches run, for `Kernels::prepare` to compile.
+    pub kernels: Vec<Kernel>,
 }
 
 /// Builds buffers and bind groups, counting them.
 struct Builder<'a> {
     ctx: &'a GpuContext,
-    kernels: &'a mut Kernels,
+    kernels: &'a Kernels,
     stats: PlanStats,
+    /// The kernels dispatched so far.
+    used: Vec<Kernel>,
     /// Split-K slices of every matmul that splits (see `MatmulShape::cut`).
     partial: wgpu::Buffer,
 }
@@ -241,7 +245,7 @@ impl Builder<'_> {
         workgroups: [u32; 3],
         output: &wgpu::Buffer,
     ) -> Dispatch {
-        self.kernels.get(&self.ctx.device, kernel);
+        self.used.push(kernel);
         let stepped = matches!(
             kernel,
             Kernel::Matmul(_) | Kernel::AdaLn | Kernel::AdaLnRows | Kernel::SamplerInit | Kernel::SamplerStep
@@ -353,7 +357,7 @@ pub fn grid_for(len: usize, threads: u32, max_per_dim: u32) -> [u32; 3] {
 }
 
 impl Plan {
-    pub fn build(ctx: &GpuContext, kernels: &mut Kernels, weights: &GpuWeights, cfg: &Config, shape: Shape) -> Plan {
+    pub fn build(ctx: &GpuContext, kernels: &Kernels, weights: &GpuWeights, cfg: &Config, shape: Shape) -> Plan {
         let (tokens, dim, inner) = (cfg.tokens(), cfg.dim, cfg.inner_dim());
         let model_images = shape.model_images();
         let rows = model_images * tokens;
@@ -369,7 +373,7 @@ impl Plan {
             .unwrap_or(0);
         let mut stats = PlanStats::default();
         let partial = Builder::new_buffer(ctx, &mut stats, "partial", partial_floats, STORAGE);
-        let mut b = Builder { ctx, kernels, stats, partial };
+        let mut b = Builder { ctx, kernels, stats, partial, used: Vec::new() };
         let len = shape.images * cfg.image_len();
         let mods_stride = weights.modulation.rows;
         let bias_offset = 2 * t_max * mods_stride;
@@ -530,7 +534,7 @@ impl Plan {
         step.push(b.dispatch("sampler_step".into(), Kernel::SamplerStep, group, sampler_grid, &x));
         debug_assert_eq!(ATTENTION_THREADS.count_ones(), 1);
 
-        let stats = b.stats;
+        let (stats, kernels) = (b.stats, b.used);
         Plan {
             shape,
             x,
@@ -549,6 +553,7 @@ impl Plan {
             start,
             step,
             stats,
+            kernels,
         }
     }
 

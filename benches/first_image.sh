@@ -37,9 +37,10 @@ run() {
         "$bin" --backend gpu --timings --out "$work/$label.png" "$@" > "$log" 2>&1
     rc=$?
     end=$(now_ms)
-    printf '| %-6s | %7s | %7s | %7s | %7s | %9s | %7s | %6s | %s\n' "$label" "$((end - start))" \
+    printf '| %-6s | %7s | %7s | %7s | %7s | %7s | %7s | %9s | %7s | %s\n' "$label" "$((end - start))" \
         "$(own "$log" total)" "$(own "$log" 'weights read')" "$(own "$log" 'instance + adapter')" \
-        "$(own "$log" device)" "$(own "$log" pipelines)" "$(own "$log" sample)" "$rc"
+        "$(own "$log" device)" "$(own "$log" 'weights upload')" "$(own "$log" pipelines)" \
+        "$(own "$log" sample)" "$rc"
 }
 
 fresh() {
@@ -52,8 +53,8 @@ echo "binary: $bin; logs: $work"
 if command -v nvidia-smi > /dev/null; then
     nvidia-smi --query-gpu=name,driver_version --format=csv,noheader
 fi
-echo '| run    | wall ms | own ms  | weights | adapter | device  | pipelines | sample  | exit'
-echo '|--------|---------|---------|---------|---------|---------|-----------|---------|-----'
+echo '| run    | wall ms | own ms  | weights | adapter | device  | upload  | pipelines | sample  | exit'
+echo '|--------|---------|---------|---------|---------|---------|---------|-----------|---------|-----'
 fresh
 run fresh1 "$work/caches1" "$@"
 fresh

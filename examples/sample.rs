@@ -10,6 +10,7 @@ use favicon_diffusor::alpha::PixelFormat;
 use favicon_diffusor::hub::HubOptions;
 use favicon_diffusor::kit::{self, KitOptions};
 use favicon_diffusor::limits::LoadOptions;
+use favicon_diffusor::timings::{Laps, Stage};
 use favicon_diffusor::{Backend, Checkpoint, Pipeline, Preview, Request, SamplerKind};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -65,6 +66,9 @@ struct Args {
     /// The most memory (GiB) the checkpoint's tensors may take; larger ones are refused.
     #[arg(long, default_value_t = 2.0)]
     max_memory: f64,
+    /// Print where the time went, stage by stage, from process start to the written files.
+    #[arg(long)]
+    timings: bool,
 }
 
 fn parse_background(text: &str) -> Result<[u8; 3], String> {
@@ -72,6 +76,7 @@ fn parse_background(text: &str) -> Result<[u8; 3], String> {
 }
 
 fn main() {
+    let started = Instant::now();
     // Mesa's Vulkan device-select layer asks Wayland for the default GPU, and without a session
     // libwayland prints "error: XDG_RUNTIME_DIR is invalid or not set", which reads as a failure
     // of this run. wgpu picks the adapter by power preference anyway, so the layer is skipped
@@ -79,13 +84,14 @@ fn main() {
     if std::env::var_os("XDG_RUNTIME_DIR").is_none() && std::env::var_os("NODEVICE_SELECT").is_none() {
         std::env::set_var("NODEVICE_SELECT", "1");
     }
-    if let Err(err) = run(Args::parse()) {
+    if let Err(err) = run(Args::parse(), started) {
         eprintln!("error: {err:#}");
         std::process::exit(1);
     }
 }
 
-fn run(args: Args) -> Result<()> {
+/// `started`: the process's start, as near as `main` can take it.
+fn run(args: Args, started: Instant) -> Result<()> {
     let out = match (&args.out, &args.kit) {
         (Some(out), _) => Some(out.clone()),
         (None, None) => Some(PathBuf::from("favicon.png")),
@@ -103,7 +109,10 @@ fn run(args: Args) -> Result<()> {
         }
         None => favicon_diffusor::locate::find(args.weights.as_deref())?,
     };
-    let checkpoint = Checkpoint::open_with(&dir, &limits).with_context(|| format!("loading {}", dir.display()))?;
+    let mut laps = Laps::default();
+    let checkpoint = laps
+        .time(Stage::WeightsRead, || Checkpoint::open_with(&dir, &limits))
+        .with_context(|| format!("loading {}", dir.display()))?;
     let mut pipe = Pipeline::new(checkpoint, args.backend)?;
     if let Some(note) = pipe.note() {
         eprintln!("note: {note}");
@@ -144,13 +153,16 @@ fn run(args: Args) -> Result<()> {
     println!("backend: {}", pipe.backend_name());
     println!("time: {:.2} s for {} step(s) at batch {}", elapsed.as_secs_f64(), req.steps, req.batch);
     if let Some(path) = &out {
-        result.save(path)?;
+        laps.time(Stage::Write, || result.save(path))?;
         println!("wrote {}", path.display());
     }
     if let Some(dir) = &args.kit {
         let name = args.name.clone().unwrap_or(args.prompt.clone());
         let options = KitOptions { name, background: args.background };
-        write_kit(dir, &kit::build(&result.image(0)?, &options)?)?;
+        laps.time(Stage::Write, || write_kit(dir, &kit::build(&result.image(0)?, &options)?))?;
+    }
+    if args.timings {
+        print!("timings since process start:\n{}", laps.merged(&pipe.laps()).report(started.elapsed()));
     }
     Ok(())
 }

@@ -30,7 +30,7 @@ impl std::str::FromStr for Backend {
 /// The engine for `backend`, and a note when `Auto` fell back to the CPU.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn engine_for(checkpoint: &Checkpoint, backend: Backend) -> Result<(Box<dyn Engine>, Option<String>)> {
-    let cpu = || -> Result<Box<dyn Engine>> { Ok(Box::new(CpuEngine::new(checkpoint.model()?))) };
+    let cpu = || -> Result<Box<dyn Engine>> { Ok(Box::new(CpuEngine::load(checkpoint)?)) };
     match backend {
         Backend::Cpu => Ok((cpu()?, None)),
         #[cfg(feature = "gpu")]
@@ -62,6 +62,6 @@ pub fn engine_for(checkpoint: &Checkpoint, backend: Backend) -> Result<(Box<dyn 
         Backend::Gpu => {
             Err(crate::error::Error::Gpu("in the browser, create the GPU engine with GpuEngine::new(..).await".into()))
         }
-        _ => Ok((Box::new(CpuEngine::new(checkpoint.model()?)), None)),
+        _ => Ok((Box::new(CpuEngine::load(checkpoint)?), None)),
     }
 }

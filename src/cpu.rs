@@ -6,14 +6,24 @@ use crate::engine::{Engine, Job, Preview, StepEvent};
 use crate::error::{Error, Result};
 use crate::model::Dit;
 use crate::sampler::{apply_step, guide, initial_x, x0_from_eps};
+use crate::timings::{Laps, Stage};
+use crate::weights::Checkpoint;
 
 pub struct CpuEngine {
     model: Dit,
+    laps: Laps,
 }
 
 impl CpuEngine {
     pub fn new(model: Dit) -> Self {
-        CpuEngine { model }
+        CpuEngine { model, laps: Laps::default() }
+    }
+
+    /// The candle model of `checkpoint`, its build timed.
+    pub fn load(checkpoint: &Checkpoint) -> Result<Self> {
+        let mut laps = Laps::default();
+        let model = laps.time(Stage::Model, || checkpoint.model())?;
+        Ok(CpuEngine { model, laps })
     }
 
     /// One guided forward pass on `x` (`[B, C, H, W]` flat) at timestep `t`: returns ε, and x0
@@ -83,6 +93,19 @@ impl Engine for CpuEngine {
     }
 
     fn run(&mut self, job: &Job, on_step: &mut dyn FnMut(StepEvent)) -> Result<Vec<f32>> {
+        let mut laps = std::mem::take(&mut self.laps);
+        let images = laps.time(Stage::Sample, || self.sample(job, on_step));
+        self.laps = laps;
+        images
+    }
+
+    fn laps(&self) -> Laps {
+        self.laps.clone()
+    }
+}
+
+impl CpuEngine {
+    fn sample(&self, job: &Job, on_step: &mut dyn FnMut(StepEvent)) -> Result<Vec<f32>> {
         let mut x = self.start(job)?;
         let total = job.plan.steps.len();
         for index in 0..total {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::error::Result;
 use crate::sampler::Plan;
+use crate::timings::Laps;
 
 /// What each step shows to the `on_step` callback.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -58,4 +59,6 @@ pub struct Job {
 pub trait Engine {
     fn name(&self) -> String;
     fn run(&mut self, job: &Job, on_step: &mut dyn FnMut(StepEvent)) -> Result<Vec<f32>>;
+    /// Where the engine's time went: its set-up and every run so far.
+    fn laps(&self) -> Laps;
 }

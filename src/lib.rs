@@ -53,6 +53,7 @@ pub mod pipeline;
 pub mod sampler;
 pub mod schedule;
 pub mod state_dict;
+pub mod timings;
 pub mod vocab;
 #[cfg(all(target_arch = "wasm32", feature = "wasm"))]
 pub mod wasm;

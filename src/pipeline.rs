@@ -7,6 +7,7 @@ use crate::error::{Error, Result};
 use crate::image::{self as img, Format};
 use crate::sampler::{Plan, SamplerKind};
 use crate::schedule::Schedule;
+use crate::timings::{Laps, Stage};
 use crate::weights::Checkpoint;
 
 pub use crate::backend::Backend;
@@ -118,12 +119,18 @@ pub struct Pipeline {
     checkpoint: Checkpoint,
     engine: Box<dyn Engine>,
     note: Option<String>,
+    /// The checkpoint's read, when this pipeline read it.
+    laps: Laps,
 }
 
 impl Pipeline {
     /// Loads the checkpoint folder and sets up the backend.
     pub fn load(dir: impl AsRef<Path>, backend: Backend) -> Result<Self> {
-        Self::new(Checkpoint::open(dir)?, backend)
+        let mut laps = Laps::default();
+        let checkpoint = laps.time(Stage::WeightsRead, || Checkpoint::open(dir))?;
+        let mut pipe = Self::new(checkpoint, backend)?;
+        pipe.laps = laps;
+        Ok(pipe)
     }
 
     pub fn new(checkpoint: Checkpoint, backend: Backend) -> Result<Self> {
@@ -133,7 +140,7 @@ impl Pipeline {
 
     /// A pipeline over an engine built elsewhere (the browser builds its GPU engine asynchronously).
     pub fn with_engine(checkpoint: Checkpoint, engine: Box<dyn Engine>, note: Option<String>) -> Self {
-        Pipeline { checkpoint, engine, note }
+        Pipeline { checkpoint, engine, note, laps: Laps::default() }
     }
 
     /// The default checkpoint folder: `FAVICON_DIFFUSOR_WEIGHTS`, else `weights` beside the
@@ -148,6 +155,13 @@ impl Pipeline {
 
     pub fn backend_name(&self) -> String {
         self.engine.name()
+    }
+
+    /// Where the time went so far, stage by stage: reading the checkpoint (when [`Pipeline::load`]
+    /// read it), setting up the engine, and every `generate` (the GPU's plans and pipelines on
+    /// first use of a batch shape, then the samples).
+    pub fn laps(&self) -> Laps {
+        self.laps.merged(&self.engine.laps())
     }
 
     /// Why `Backend::Auto` fell back to the CPU, if it did.

@@ -1,9 +1,11 @@
 //! Finds an adapter and opens a device with the limits the kernels need.
 
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use super::kernels::Tile;
 use crate::error::{Error, Result};
+use crate::timings::{Laps, Stage};
 
 /// Overrides for tests and benchmarks; the defaults suit the adapter.
 #[derive(Debug, Clone, Copy, Default)]
@@ -75,6 +77,11 @@ pub struct GpuContext {
     pub coop: bool,
     /// Why the adapter cannot run `Tile::Coop`, when it cannot.
     pub coop_missing: Option<String>,
+    /// The folder of the pipeline cache file (`gpu::pipeline_cache`), `None` for no file: from
+    /// the environment, and any engine built on this context uses what is here.
+    pub pipeline_cache: Option<PathBuf>,
+    /// Finding the adapter and opening the device.
+    pub laps: Laps,
     /// The first error wgpu reported outside an error scope (validation, out of memory, device lost).
     errors: Arc<Mutex<Option<String>>>,
 }
@@ -87,12 +94,17 @@ impl GpuContext {
 
     pub async fn with_options(options: GpuOptions) -> Result<Self> {
         let max_binding = options.max_binding;
-        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
-        let adapter = instance
-            .request_adapter(&wgpu::RequestAdapterOptions {
-                power_preference: wgpu::PowerPreference::HighPerformance,
-                force_fallback_adapter: false,
-                ..Default::default()
+        let mut laps = Laps::default();
+        let adapter = laps
+            .time_async(Stage::Adapter, async {
+                let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+                instance
+                    .request_adapter(&wgpu::RequestAdapterOptions {
+                        power_preference: wgpu::PowerPreference::HighPerformance,
+                        force_fallback_adapter: false,
+                        ..Default::default()
+                    })
+                    .await
             })
             .await
             .map_err(|e| Error::Gpu(format!("no GPU adapter found: {e}")))?;
@@ -120,25 +132,29 @@ impl GpuContext {
             },
             ..wgpu::Limits::default()
         };
-        let mut features = adapter.features() & wgpu::Features::TIMESTAMP_QUERY;
+        // The pipeline cache only where wgpu has one (Vulkan); it costs nothing to ask for.
+        let mut features = adapter.features() & (wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::PIPELINE_CACHE);
         if coop {
             features |=
                 wgpu::Features::SHADER_F16 | wgpu::Features::SUBGROUP | wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX;
         }
-        let (device, queue) = adapter
-            .request_device(&wgpu::DeviceDescriptor {
-                label: Some("favicon-diffusor"),
-                required_features: features,
-                required_limits: limits.clone(),
-                // SAFETY: the one experimental feature asked for is cooperative matrices, used
-                // only by `coop`, whose results the GPU tests compare with candle's.
-                experimental_features: if coop {
-                    unsafe { wgpu::ExperimentalFeatures::enabled() }
-                } else {
-                    wgpu::ExperimentalFeatures::disabled()
-                },
-                ..Default::default()
-            })
+        let (device, queue) = laps
+            .time_async(
+                Stage::Device,
+                adapter.request_device(&wgpu::DeviceDescriptor {
+                    label: Some("favicon-diffusor"),
+                    required_features: features,
+                    required_limits: limits.clone(),
+                    // SAFETY: the one experimental feature asked for is cooperative matrices, used
+                    // only by `coop`, whose results the GPU tests compare with candle's.
+                    experimental_features: if coop {
+                        unsafe { wgpu::ExperimentalFeatures::enabled() }
+                    } else {
+                        wgpu::ExperimentalFeatures::disabled()
+                    },
+                    ..Default::default()
+                }),
+            )
             .await
             .map_err(|e| Error::Gpu(format!("adapter `{}` refused a device: {e}", info.name)))?;
         let errors = Arc::new(Mutex::new(None));
@@ -160,6 +176,8 @@ impl GpuContext {
             block_attention: options.block_attention,
             coop,
             coop_missing: support.err(),
+            pipeline_cache: pipeline_cache_folder(),
+            laps,
             errors,
         };
         ctx.software_kernels = options.software_kernels.unwrap_or_else(|| ctx.is_software());
@@ -184,4 +202,15 @@ impl GpuContext {
         self.info.device_type == wgpu::DeviceType::Cpu
             || ["swiftshader", "llvmpipe", "lavapipe"].iter().any(|n| self.info.name.to_lowercase().contains(n))
     }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn pipeline_cache_folder() -> Option<PathBuf> {
+    super::pipeline_cache::folder_from_env()
+}
+
+/// The browser keeps compiled pipelines itself.
+#[cfg(target_arch = "wasm32")]
+fn pipeline_cache_folder() -> Option<PathBuf> {
+    None
 }

@@ -11,6 +11,7 @@ use super::weights::GpuWeights;
 use crate::config::Config;
 use crate::engine::{Job, Preview, StepEvent};
 use crate::error::{Error, Result};
+use crate::timings::{Lap, Laps, Stage};
 use crate::weights::Checkpoint;
 
 /// Everything the engine has created, to show that sampling allocates nothing new.
@@ -30,6 +31,11 @@ pub struct GpuEngine {
     plans: HashMap<Shape, Plan>,
     /// Steps submitted ahead of the one being waited on (see `set_steps_in_flight`).
     steps_in_flight: usize,
+    /// The context's, then this engine's stages (upload, plans, pipelines, samples).
+    laps: Laps,
+    /// Where the pipeline cache is kept between runs, when it is.
+    #[cfg(not(target_arch = "wasm32"))]
+    disk_cache: Option<super::pipeline_cache::DiskCache>,
 }
 
 fn check_config(cfg: &Config) -> Result<()> {
@@ -54,14 +60,25 @@ impl GpuEngine {
 
     pub fn with_context(ctx: GpuContext, checkpoint: &Checkpoint) -> Result<Self> {
         check_config(&checkpoint.config)?;
-        let weights = GpuWeights::upload(&ctx.device, checkpoint, ctx.software_kernels)?;
+        let mut laps = ctx.laps.clone();
+        let weights =
+            laps.time(Stage::WeightsUpload, || GpuWeights::upload(&ctx.device, checkpoint, ctx.software_kernels))?;
         let limit = ctx.limits.max_storage_buffer_binding_size;
         if let Some(largest) = weights.largest_buffer().filter(|&size| size > limit) {
             return Err(Error::Gpu(format!(
                 "a weight matrix of {largest} bytes exceeds this device's storage binding limit of {limit} bytes"
             )));
         }
-        let kernels = Kernels::new(&ctx.device, ctx.coop);
+        #[cfg(not(target_arch = "wasm32"))]
+        let (disk_cache, cache) = {
+            let lap = Lap::start(Stage::CacheRead);
+            let opened = super::pipeline_cache::DiskCache::open(&ctx, &mut laps);
+            lap.stop(&mut laps);
+            opened.map_or((None, None), |(disk, cache)| (Some(disk), Some(cache)))
+        };
+        #[cfg(target_arch = "wasm32")]
+        let cache = None;
+        let kernels = Kernels::new(&ctx.device, cache);
         ctx.check()?;
         Ok(GpuEngine {
             ctx,
@@ -70,6 +87,9 @@ impl GpuEngine {
             config: checkpoint.config.clone(),
             plans: HashMap::new(),
             steps_in_flight: usize::MAX,
+            laps,
+            #[cfg(not(target_arch = "wasm32"))]
+            disk_cache,
         })
     }
 
@@ -82,6 +102,11 @@ impl GpuEngine {
 
     pub fn context(&self) -> &GpuContext {
         &self.ctx
+    }
+
+    /// Where this engine's time went so far, and what the pipeline cache did.
+    pub fn laps(&self) -> &Laps {
+        &self.laps
     }
 
     pub fn counts(&self) -> ResourceCounts {
@@ -152,11 +177,28 @@ impl GpuEngine {
 
     fn plan(&mut self, shape: Shape) -> &Plan {
         if !self.plans.contains_key(&shape) {
-            let plan = Plan::build(&self.ctx, &mut self.kernels, &self.weights, &self.config, shape);
+            let plan = self
+                .laps
+                .time(Stage::Plan, || Plan::build(&self.ctx, &self.kernels, &self.weights, &self.config, shape));
+            if self.kernels.prepare(&self.ctx.device, &plan.kernels, &mut self.laps) > 0 {
+                self.save_pipeline_cache();
+            }
             self.plans.insert(shape, plan);
         }
         &self.plans[&shape]
     }
+
+    /// Writes the pipeline cache back after new pipelines, so the next process finds them.
+    #[cfg(not(target_arch = "wasm32"))]
+    fn save_pipeline_cache(&mut self) {
+        let (Some(disk), Some(cache)) = (&mut self.disk_cache, self.kernels.cache()) else { return };
+        if let Some(note) = self.laps.time(Stage::CacheWrite, || disk.save(cache)) {
+            self.laps.note(note);
+        }
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    fn save_pipeline_cache(&mut self) {}
 
     /// The two prompt vectors the condition kernel adds: the empty prompt's and the request's.
     fn prompt_vectors(&self, prompt: &[u32]) -> Result<Vec<f32>> {
@@ -256,6 +298,21 @@ impl GpuEngine {
     ) -> Result<Vec<f32>> {
         let shape = Shape { images: count, guided: job.guidance.is_some() };
         self.plan(shape);
+        let lap = Lap::start(Stage::Sample);
+        let images = self.sample(shape, job, first, count, on_step).await;
+        lap.stop(&mut self.laps);
+        images
+    }
+
+    /// One run of `shape`'s plan, built already.
+    async fn sample(
+        &self,
+        shape: Shape,
+        job: &Job,
+        first: usize,
+        count: usize,
+        on_step: &mut dyn FnMut(StepEvent),
+    ) -> Result<Vec<f32>> {
         let plan = &self.plans[&shape];
         self.write_request(plan, job, first)?;
         let (ctx, kernels) = (&self.ctx, &self.kernels);
@@ -332,5 +389,9 @@ impl crate::engine::Engine for GpuEngine {
 
     fn run(&mut self, job: &Job, on_step: &mut dyn FnMut(StepEvent)) -> Result<Vec<f32>> {
         pollster::block_on(self.run_async(job, on_step))
+    }
+
+    fn laps(&self) -> Laps {
+        self.laps.clone()
     }
 }

@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 
+use crate::timings::{Laps, Stage};
+
 /// Every kernel file, for the GPU-free naga validation test.
 pub const SOURCES: [(&str, &str); 5] = [
     ("matmul.wgsl", include_str!("../../wgsl/matmul.wgsl")),
@@ -292,7 +294,7 @@ fn layout(device: &wgpu::Device, label: &str, bindings: &[Binding], dynamic: boo
     device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(label), entries: &entries })
 }
 
-/// Bind group layouts, shader modules and the pipeline cache.
+/// Bind group layouts, and the shader modules and pipelines that plans asked for.
 pub struct Kernels {
     pub matmul_layout: wgpu::BindGroupLayout,
     pub adaln_layout: wgpu::BindGroupLayout,
@@ -303,27 +305,15 @@ pub struct Kernels {
     pub step_layout: wgpu::BindGroupLayout,
     modules: HashMap<&'static str, wgpu::ShaderModule>,
     pipelines: HashMap<Kernel, wgpu::ComputePipeline>,
+    /// The driver's cache of compiled pipelines, where the device has one (`pipeline_cache`).
+    cache: Option<wgpu::PipelineCache>,
 }
 
 impl Kernels {
-    /// `coop` also builds the cooperative-matrix module (the device must have its features).
-    pub fn new(device: &wgpu::Device, coop: bool) -> Self {
+    /// Bind group layouts only: modules and pipelines come later, from `prepare`, and only
+    /// those a plan uses (the cooperative-matrix module only where a plan picks `Tile::Coop`).
+    pub fn new(device: &wgpu::Device, cache: Option<wgpu::PipelineCache>) -> Self {
         use Binding::*;
-        let mut files: Vec<&'static str> = SOURCES.iter().map(|(name, _)| *name).collect();
-        if coop {
-            files.push(COOP_FILE);
-        }
-        let modules = files
-            .into_iter()
-            .filter_map(|name| Some((name, module_source(name)?)))
-            .map(|(name, source)| {
-                let desc = wgpu::ShaderModuleDescriptor { label: Some(name), source: wgpu::ShaderSource::Wgsl(source) };
-                // SAFETY: wgpu still validates the WGSL and keeps its bounds checks; only the loop
-                // bounding goes, and every loop in wgsl/ terminates (see `runtime_checks`).
-                let module = unsafe { device.create_shader_module_trusted(desc, runtime_checks()) };
-                (name, module)
-            })
-            .collect();
         Kernels {
             matmul_layout: layout(
                 device,
@@ -336,8 +326,9 @@ impl Kernels {
             condition_layout: layout(device, "condition", &[Uniform, Read, Read, Read, Read, ReadWrite], false),
             sampler_layout: layout(device, "sampler", &[Uniform, ReadWrite, Read, ReadWrite, Read], false),
             step_layout: layout(device, "step", &[Uniform], true),
-            modules,
+            modules: HashMap::new(),
             pipelines: HashMap::new(),
+            cache,
         }
     }
 
@@ -345,16 +336,35 @@ impl Kernels {
         self.pipelines.len()
     }
 
-    /// The pipeline for `kernel`, compiled on first use.
-    pub fn get(&mut self, device: &wgpu::Device, kernel: Kernel) -> &wgpu::ComputePipeline {
-        if !self.pipelines.contains_key(&kernel) {
-            let pipeline = self.compile(device, kernel);
-            self.pipelines.insert(kernel, pipeline);
-        }
-        &self.pipelines[&kernel]
+    pub fn cache(&self) -> Option<&wgpu::PipelineCache> {
+        self.cache.as_ref()
     }
 
-    /// A pipeline that `get` already compiled (every plan compiles its kernels when built).
+    /// Compiles what `wanted` needs and is not compiled yet: its modules, then its pipelines,
+    /// those on several threads where the platform has them. Returns how many pipelines it
+    /// compiled; adds the time to `laps`.
+    pub fn prepare(&mut self, device: &wgpu::Device, wanted: &[Kernel], laps: &mut Laps) -> usize {
+        let mut missing: Vec<Kernel> = Vec::new();
+        for &kernel in wanted {
+            if !self.pipelines.contains_key(&kernel) && !missing.contains(&kernel) {
+                missing.push(kernel);
+            }
+        }
+        let mut files: Vec<&'static str> = Vec::new();
+        for kernel in &missing {
+            let file = kernel.source().0;
+            if !self.modules.contains_key(file) && !files.contains(&file) {
+                files.push(file);
+            }
+        }
+        let modules = laps.time(Stage::Modules, || on_threads(&files, |&file| create_module(device, file)));
+        self.modules.extend(files.into_iter().zip(modules));
+        let pipelines = laps.time(Stage::Pipelines, || on_threads(&missing, |&kernel| self.compile(device, kernel)));
+        self.pipelines.extend(missing.iter().copied().zip(pipelines));
+        missing.len()
+    }
+
+    /// A pipeline that `prepare` compiled (every plan prepares its kernels when built).
     pub fn compiled(&self, kernel: Kernel) -> &wgpu::ComputePipeline {
         &self.pipelines[&kernel]
     }
@@ -380,9 +390,58 @@ impl Kernels {
             module: &self.modules[file],
             entry_point: Some(entry),
             compilation_options: wgpu::PipelineCompilationOptions { constants: &constants, ..Default::default() },
-            cache: None,
+            cache: self.cache.as_ref(),
         })
     }
+}
+
+/// The module of one file of `SOURCES` (or the coop module).
+fn create_module(device: &wgpu::Device, file: &'static str) -> wgpu::ShaderModule {
+    let source = module_source(file).unwrap_or_default();
+    let desc = wgpu::ShaderModuleDescriptor { label: Some(file), source: wgpu::ShaderSource::Wgsl(source) };
+    // SAFETY: wgpu still validates the WGSL and keeps its bounds checks; only the loop
+    // bounding goes, and every loop in wgsl/ terminates (see `runtime_checks`).
+    unsafe { device.create_shader_module_trusted(desc, runtime_checks()) }
+}
+
+/// `work` on every item, in order. Natively the items are shared out among up to one thread
+/// per core (the calling thread one of them): the driver compiles each pipeline on the thread
+/// that asks for it, and a first run on a fresh machine is mostly that compile (issue 14).
+/// The browser has one thread.
+#[cfg(not(target_arch = "wasm32"))]
+fn on_threads<I: Sync, T: Send>(items: &[I], work: impl Fn(&I) -> T + Sync) -> Vec<T> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(items.len());
+    if threads <= 1 {
+        return items.iter().map(work).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let worker = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(item) = items.get(i) else { return done };
+            done.push((i, work(item)));
+        }
+    };
+    let mut results: Vec<(usize, T)> = std::thread::scope(|scope| {
+        let helpers: Vec<_> = (1..threads).map(|_| scope.spawn(worker)).collect();
+        let mut all = worker();
+        for helper in helpers {
+            match helper.join() {
+                Ok(done) => all.extend(done),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        all
+    });
+    results.sort_by_key(|(i, _)| *i);
+    results.into_iter().map(|(_, t)| t).collect()
+}
+
+#[cfg(target_arch = "wasm32")]
+fn on_threads<I, T>(items: &[I], work: impl Fn(&I) -> T) -> Vec<T> {
+    items.iter().map(work).collect()
 }
 
 #[cfg(test)]

@@ -142,13 +142,17 @@ pub struct Plan {
     pub start: Dispatch,
     pub step: Vec<Dispatch>,
     pub stats: PlanStats,
+    /// Every kernel its dispatches run, for `Kernels::prepare` to compile.
+    pub kernels: Vec<Kernel>,
 }
 
 /// Builds buffers and bind groups, counting them.
 struct Builder<'a> {
     ctx: &'a GpuContext,
-    kernels: &'a mut Kernels,
+    kernels: &'a Kernels,
     stats: PlanStats,
+    /// The kernels dispatched so far.
+    used: Vec<Kernel>,
     /// Split-K slices of every matmul that splits (see `MatmulShape::cut`).
     partial: wgpu::Buffer,
     /// One arrival counter per output tile of a split matmul (matmul.wgsl's `reduce_if_last`).
@@ -247,7 +251,7 @@ impl Builder<'_> {
         workgroups: [u32; 3],
         output: &wgpu::Buffer,
     ) -> Dispatch {
-        self.kernels.get(&self.ctx.device, kernel);
+        self.used.push(kernel);
         let stepped = matches!(kernel, Kernel::AdaLn | Kernel::AdaLnRows | Kernel::SamplerInit | Kernel::SamplerStep);
         Dispatch { name, kernel, group, stepped, workgroups, output: output.clone() }
     }
@@ -329,7 +333,7 @@ pub fn grid_for(len: usize, threads: u32, max_per_dim: u32) -> [u32; 3] {
 }
 
 impl Plan {
-    pub fn build(ctx: &GpuContext, kernels: &mut Kernels, weights: &GpuWeights, cfg: &Config, shape: Shape) -> Plan {
+    pub fn build(ctx: &GpuContext, kernels: &Kernels, weights: &GpuWeights, cfg: &Config, shape: Shape) -> Plan {
         let (tokens, dim, inner) = (cfg.tokens(), cfg.dim, cfg.inner_dim());
         let model_images = shape.model_images();
         let rows = model_images * tokens;
@@ -349,7 +353,7 @@ impl Plan {
         // wgpu zero-fills new buffers: every counter starts at 0, and the last workgroup of each
         // split tile puts it back.
         let arrivals = Builder::new_buffer(ctx, &mut stats, "arrivals", split_tiles, STORAGE);
-        let mut b = Builder { ctx, kernels, stats, partial, arrivals };
+        let mut b = Builder { ctx, kernels, stats, partial, arrivals, used: Vec::new() };
         let len = shape.images * cfg.image_len();
         let mods_stride = weights.modulation.rows;
         let bias_offset = 2 * t_max * mods_stride;
@@ -509,7 +513,7 @@ impl Plan {
         step.push(b.dispatch("sampler_step".into(), Kernel::SamplerStep, group, sampler_grid, &x));
         debug_assert_eq!(ATTENTION_THREADS.count_ones(), 1);
 
-        let stats = b.stats;
+        let (stats, kernels) = (b.stats, b.used);
         Plan {
             shape,
             x,
@@ -528,6 +532,7 @@ impl Plan {
             start,
             step,
             stats,
+            kernels,
         }
     }
 

@@ -1,6 +1,8 @@
 //! Finding a GPU for the cross-check tests: a missing adapter skips loudly, or fails when
 //! FAVICON_DIFFUSOR_REQUIRE_GPU=1 (as CI sets it, with lavapipe installed).
 
+use std::path::Path;
+
 use favicon_diffusor::gpu::debug::compare_forward;
 use favicon_diffusor::gpu::kernels::Tile;
 use favicon_diffusor::gpu::{GpuContext, GpuEngine, GpuOptions, REQUIRE_GPU_ENV};
@@ -29,7 +31,16 @@ pub fn kernel_families(ck: &Checkpoint) -> Vec<(&'static str, GpuEngine)> {
 }
 
 pub fn engine_with(ck: &Checkpoint, options: GpuOptions) -> Option<GpuEngine> {
-    let made = pollster::block_on(GpuContext::with_options(options)).and_then(|ctx| GpuEngine::with_context(ctx, ck));
+    engine_caching_in(ck, options, None)
+}
+
+/// An engine whose pipeline cache file lives in `cache`; `None` keeps no file, as every other
+/// test engine does, so that tests neither read nor write the user's cache folder.
+pub fn engine_caching_in(ck: &Checkpoint, options: GpuOptions, cache: Option<&Path>) -> Option<GpuEngine> {
+    let made = pollster::block_on(GpuContext::with_options(options)).and_then(|mut ctx| {
+        ctx.pipeline_cache = cache.map(Path::to_path_buf);
+        GpuEngine::with_context(ctx, ck)
+    });
     match made {
         Ok(engine) => Some(engine),
         Err(e) if std::env::var(REQUIRE_GPU_ENV).as_deref() == Ok("1") => {

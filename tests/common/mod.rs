@@ -55,6 +55,7 @@ pub fn write_dir(dir: &Path, ck: &Checkpoint) {
     ck.save(dir, candle_core::DType::F32).unwrap();
 }
 
+pub mod cli;
 #[cfg(feature = "gpu")]
 pub mod gpu;
 

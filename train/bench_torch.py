@@ -91,7 +91,10 @@ def main():
     p.add_argument("--batches", default="1,64")
     p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--threads", type=int, help="CPU threads (torch.set_num_threads); default: torch's")
     a = p.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
     name = torch.cuda.get_device_name() if a.device == "cuda" else f"CPU ({torch.get_num_threads()} threads)"
     print(f"torch {torch.__version__} on {name}")
     print("| variant | batch | median ms | min ms |")

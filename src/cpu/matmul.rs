@@ -188,47 +188,40 @@ unsafe impl Sync for Out {}
 unsafe fn run(kernel: Kernel, job: &Rows, panel: &[f32], out: &Out, col: usize, width: usize) {
     match kernel {
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx512 => unsafe { panel_avx512(job, panel, out, col, width) },
+        // SAFETY: the caller checked the CPU has AVX-512F and FMA.
+        Kernel::Avx512 => unsafe { panel_tiles::<8, 32>(job, panel, out, col, width, |l, p| x86::tile_avx512(l, p)) },
         #[cfg(target_arch = "x86_64")]
-        Kernel::Avx2 => unsafe { panel_avx2(job, panel, out, col, width) },
-        _ => unsafe { panel_tiles::<4, 8, false>(job, panel, out, col, width) },
+        // SAFETY: the caller checked the CPU has AVX2 and FMA.
+        Kernel::Avx2 => unsafe { panel_tiles::<6, 16>(job, panel, out, col, width, |l, p| x86::tile_avx2(l, p)) },
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        _ => unsafe { panel_tiles::<4, 8>(job, panel, out, col, width, |l, p| wasm::tile_simd128(l, p)) },
+        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+        _ => unsafe { panel_tiles::<4, 8>(job, panel, out, col, width, tile) },
     }
 }
 
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,fma")]
-unsafe fn panel_avx512(job: &Rows, panel: &[f32], out: &Out, col: usize, width: usize) {
-    unsafe { panel_tiles::<8, 32, true>(job, panel, out, col, width) }
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn panel_avx2(job: &Rows, panel: &[f32], out: &Out, col: usize, width: usize) {
-    unsafe { panel_tiles::<6, 16, true>(job, panel, out, col, width) }
-}
-
-/// Every tile of one panel: `ROWS` rows of A at a time down the block.
+/// Every tile of one panel: `ROWS` rows of A at a time down the block, each multiplied by
+/// `tile`.
 ///
 /// # Safety
 /// As [`run`]; `panel` holds `k · COLS` floats.
 #[inline(always)]
-unsafe fn panel_tiles<const ROWS: usize, const COLS: usize, const FMA: bool>(
+unsafe fn panel_tiles<const ROWS: usize, const COLS: usize>(
     job: &Rows,
     panel: &[f32],
     out: &Out,
     col: usize,
     width: usize,
+    tile: impl Fn(&[*const f32; ROWS], &[[f32; COLS]]) -> [[f32; COLS]; ROWS],
 ) {
     let (panel, _) = panel.as_chunks::<COLS>();
     let panel = &panel[..job.k];
     for top in (0..job.m).step_by(ROWS) {
         let rows = ROWS.min(job.m - top);
-        // A short last tile repeats its last row; those sums are never written.
-        let lanes: [&[f32]; ROWS] = std::array::from_fn(|i| {
-            let r = top + i.min(rows - 1);
-            &job.a[r * job.k..(r + 1) * job.k]
-        });
-        let sums = tile::<ROWS, COLS, FMA>(&lanes, panel);
+        // A short last tile repeats its last row; those sums are never written. Each lane
+        // points at k readable values, which is all a tile reads.
+        let lanes: [*const f32; ROWS] = std::array::from_fn(|i| job.a[(top + i.min(rows - 1)) * job.k..].as_ptr());
+        let sums = tile(&lanes, panel);
         for (i, row) in sums.iter().enumerate().take(rows) {
             let r = job.first_row + top + i;
             // SAFETY: row r and columns col..col + width lie inside C and are this call's.
@@ -238,24 +231,104 @@ unsafe fn panel_tiles<const ROWS: usize, const COLS: usize, const FMA: bool>(
     }
 }
 
-/// The sums of one tile over the whole K walk.
-#[inline(always)]
-fn tile<const ROWS: usize, const COLS: usize, const FMA: bool>(
-    lanes: &[&[f32]; ROWS],
-    panel: &[[f32; COLS]],
-) -> [[f32; COLS]; ROWS] {
+/// The portable tile: plain loops, for CPUs and targets without the kernels below.
+#[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+fn tile<const ROWS: usize, const COLS: usize>(lanes: &[*const f32; ROWS], panel: &[[f32; COLS]]) -> [[f32; COLS]; ROWS] {
     let mut sums = [[0.0f32; COLS]; ROWS];
-    let lanes: [&[f32]; ROWS] = lanes.map(|lane| &lane[..panel.len()]);
     for (kk, weights) in panel.iter().enumerate() {
-        for (sum, lane) in sums.iter_mut().zip(&lanes) {
-            // SAFETY: every lane was cut to panel.len() values above, and kk < panel.len().
-            let a = unsafe { *lane.get_unchecked(kk) };
+        for (sum, &lane) in sums.iter_mut().zip(lanes) {
+            // SAFETY: every lane points at panel.len() readable values (see `panel_tiles`).
+            let a = unsafe { *lane.add(kk) };
             for (s, &w) in sum.iter_mut().zip(weights) {
-                *s = if FMA { a.mul_add(w, *s) } else { *s + a * w };
+                *s += a * w;
             }
         }
     }
     sums
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    /// 8 rows × 32 columns: 16 zmm sums, two weight loads and eight broadcasts per K step.
+    ///
+    /// # Safety
+    /// The CPU has AVX-512F and FMA; every lane points at `panel.len()` readable values.
+    #[target_feature(enable = "avx512f,fma")]
+    pub unsafe fn tile_avx512(lanes: &[*const f32; 8], panel: &[[f32; 32]]) -> [[f32; 32]; 8] {
+        let mut acc = [[_mm512_setzero_ps(); 2]; 8];
+        for (kk, w) in panel.iter().enumerate() {
+            let (w0, w1) = unsafe { (_mm512_loadu_ps(w.as_ptr()), _mm512_loadu_ps(w.as_ptr().add(16))) };
+            for (sum, &lane) in acc.iter_mut().zip(lanes) {
+                let a = _mm512_set1_ps(unsafe { *lane.add(kk) });
+                sum[0] = _mm512_fmadd_ps(a, w0, sum[0]);
+                sum[1] = _mm512_fmadd_ps(a, w1, sum[1]);
+            }
+        }
+        let mut out = [[0.0; 32]; 8];
+        for (row, sum) in out.iter_mut().zip(&acc) {
+            unsafe {
+                _mm512_storeu_ps(row.as_mut_ptr(), sum[0]);
+                _mm512_storeu_ps(row.as_mut_ptr().add(16), sum[1]);
+            }
+        }
+        out
+    }
+
+    /// 6 rows × 16 columns: 12 ymm sums, two weight loads and six broadcasts per K step.
+    ///
+    /// # Safety
+    /// The CPU has AVX2 and FMA; every lane points at `panel.len()` readable values.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn tile_avx2(lanes: &[*const f32; 6], panel: &[[f32; 16]]) -> [[f32; 16]; 6] {
+        let mut acc = [[_mm256_setzero_ps(); 2]; 6];
+        for (kk, w) in panel.iter().enumerate() {
+            let (w0, w1) = unsafe { (_mm256_loadu_ps(w.as_ptr()), _mm256_loadu_ps(w.as_ptr().add(8))) };
+            for (sum, &lane) in acc.iter_mut().zip(lanes) {
+                let a = _mm256_set1_ps(unsafe { *lane.add(kk) });
+                sum[0] = _mm256_fmadd_ps(a, w0, sum[0]);
+                sum[1] = _mm256_fmadd_ps(a, w1, sum[1]);
+            }
+        }
+        let mut out = [[0.0; 16]; 6];
+        for (row, sum) in out.iter_mut().zip(&acc) {
+            unsafe {
+                _mm256_storeu_ps(row.as_mut_ptr(), sum[0]);
+                _mm256_storeu_ps(row.as_mut_ptr().add(8), sum[1]);
+            }
+        }
+        out
+    }
+}
+
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod wasm {
+    use core::arch::wasm32::*;
+
+    /// 4 rows × 8 columns: 8 v128 sums, two weight loads and four splats per K step.
+    pub fn tile_simd128(lanes: &[*const f32; 4], panel: &[[f32; 8]]) -> [[f32; 8]; 4] {
+        let mut acc = [[f32x4_splat(0.0); 2]; 4];
+        for (kk, w) in panel.iter().enumerate() {
+            // SAFETY: `w` is 8 floats; unaligned v128 loads are allowed.
+            let (w0, w1) = unsafe { (v128_load(w.as_ptr().cast()), v128_load(w.as_ptr().add(4).cast())) };
+            for (sum, &lane) in acc.iter_mut().zip(lanes) {
+                // SAFETY: every lane points at panel.len() readable values (see `panel_tiles`).
+                let a = f32x4_splat(unsafe { *lane.add(kk) });
+                sum[0] = f32x4_add(sum[0], f32x4_mul(a, w0));
+                sum[1] = f32x4_add(sum[1], f32x4_mul(a, w1));
+            }
+        }
+        let mut out = [[0.0; 8]; 4];
+        for (row, sum) in out.iter_mut().zip(&acc) {
+            // SAFETY: each row is 8 floats.
+            unsafe {
+                v128_store(row.as_mut_ptr().cast(), sum[0]);
+                v128_store(row.as_mut_ptr().add(4).cast(), sum[1]);
+            }
+        }
+        out
+    }
 }
 
 /// Writes one tile row's sums into `dst` (row `row` of C from column `col`).

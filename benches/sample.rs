@@ -1,6 +1,7 @@
 //! Whole samples on both paths (issues 2 and 7), with random weights of the default config:
-//! one candle forward pass, then DDPM-32 and DDIM-8 at batch 1, 8 and 64 on the CPU path
-//! (`CpuEngine`) and the GPU path (`GpuEngine`), each through `pipeline::job` + `Engine::run`.
+//! one candle forward pass, then DDPM-32 and DDIM-8 at batch 1, 8 and 64 on the CPU engine
+//! (`CpuEngine`) and the GPU path (`GpuEngine`), and at batch 1 on the candle reference
+//! (`CandleEngine`), each through `pipeline::job` + `Engine::run`.
 //!
 //! `nice cargo bench --bench sample`; reports land in target/criterion/report/index.html.
 //!
@@ -17,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use candle_core::Tensor;
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
-use favicon_diffusor::cpu::CpuEngine;
+use favicon_diffusor::cpu::{CandleEngine, CpuEngine};
 use favicon_diffusor::gpu::GpuOptions;
 use favicon_diffusor::pipeline::{job, Engine, Job, Request};
 use favicon_diffusor::{Checkpoint, SamplerKind};
@@ -131,8 +132,10 @@ fn main() {
     let mut c = common::criterion();
     let ck = common::checkpoint();
     forward(&mut c, &ck);
-    let mut cpu = CpuEngine::new(ck.model().unwrap());
+    let mut cpu = CpuEngine::new(&ck).unwrap();
     samples(&mut c, "sample_cpu", &mut cpu, &ck, &BATCHES);
+    let mut candle = CandleEngine::new(ck.model().unwrap());
+    samples(&mut c, "sample_candle", &mut candle, &ck, &BATCHES[..1]);
     if let Some(mut gpu) = common::gpu_engine(&ck, GpuOptions::default(), "sample") {
         let adapter = gpu.context().describe();
         let batches: &[usize] = if gpu.context().is_software() {

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Result};
 use clap::Parser;
+use favicon_diffusor::cpu::{CandleEngine, CpuEngine};
 use favicon_diffusor::gpu::{GpuContext, GpuEngine, GpuOptions};
 use favicon_diffusor::pipeline::{job, Engine, Request};
 use favicon_diffusor::{Backend, Checkpoint, Config, SamplerKind};
@@ -20,6 +21,10 @@ struct Args {
     save_weights: Option<PathBuf>,
     #[arg(long, default_value = "gpu")]
     backend: Backend,
+    /// With `--backend cpu`: `fast` (the CPU engine) or `candle` (the reference). Threads:
+    /// `RAYON_NUM_THREADS` (default: one per core).
+    #[arg(long, value_parser = parse_engine, default_value = "fast")]
+    engine: CpuKind,
     #[arg(long, value_delimiter = ',', default_value = "1")]
     batches: Vec<usize>,
     /// `ddpm` (32 steps) and/or `ddim8`.
@@ -43,6 +48,16 @@ struct Args {
     /// has them), `on` (fail without them) or `off`.
     #[arg(long, value_parser = parse_switch, default_value = "auto")]
     coop: Switch,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum CpuKind {
+    Fast,
+    Candle,
+}
+
+fn parse_engine(name: &str) -> std::result::Result<CpuKind, String> {
+    pick("engine", name, &[("fast", CpuKind::Fast), ("candle", CpuKind::Candle)])
 }
 
 /// `auto` (the library's default), `on` or `off`.
@@ -83,7 +98,16 @@ fn checkpoint(args: &Args) -> Result<Checkpoint> {
 
 fn engine(ck: &Checkpoint, args: &Args) -> Result<(Box<dyn Engine>, String)> {
     Ok(match args.backend {
-        Backend::Cpu => (Box::new(favicon_diffusor::cpu::CpuEngine::new(ck.model()?)), "candle CPU".into()),
+        Backend::Cpu if args.engine == CpuKind::Fast => {
+            let cpu = CpuEngine::new(ck)?;
+            let name = cpu.name();
+            (Box::new(cpu), name)
+        }
+        Backend::Cpu | Backend::Candle => {
+            let candle = CandleEngine::new(ck.model()?);
+            let name = format!("{} ({} threads)", candle.name(), rayon::current_num_threads());
+            (Box::new(candle), name)
+        }
         _ => {
             let gpu = gpu_engine(ck, args)?;
             let mut name = gpu.context().describe();
@@ -146,14 +170,14 @@ fn main() -> Result<()> {
         }
     }
     report_memory(&ck, &args)?;
-    if args.profile && args.backend != Backend::Cpu {
+    if args.profile && !matches!(args.backend, Backend::Cpu | Backend::Candle) {
         profile(&ck, &args)?;
     }
     Ok(())
 }
 
 fn report_memory(ck: &Checkpoint, args: &Args) -> Result<()> {
-    if args.backend == Backend::Cpu {
+    if matches!(args.backend, Backend::Cpu | Backend::Candle) {
         let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
         let peak = status.lines().find(|l| l.starts_with("VmHWM")).unwrap_or("VmHWM: unknown");
         println!("CPU resident peak: {}", peak.trim_start_matches("VmHWM:").trim());

@@ -1,6 +1,6 @@
 //! Where sampling runs ([`Backend`]), and the engine each choice picks.
 
-use crate::cpu::CpuEngine;
+use crate::cpu::{CandleEngine, CpuEngine};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::weights::Checkpoint;
@@ -11,8 +11,11 @@ pub enum Backend {
     /// The GPU where an adapter exists, else the CPU (with a one-line note).
     #[default]
     Auto,
+    /// The CPU engine (`cpu::CpuEngine`).
     Cpu,
     Gpu,
+    /// The candle model on the CPU: the reference, slower than `Cpu`.
+    Candle,
 }
 
 impl std::str::FromStr for Backend {
@@ -22,7 +25,8 @@ impl std::str::FromStr for Backend {
             "auto" => Ok(Backend::Auto),
             "cpu" => Ok(Backend::Cpu),
             "gpu" => Ok(Backend::Gpu),
-            other => Err(Error::Request(format!("unknown backend `{other}`, expected auto, cpu or gpu"))),
+            "candle" => Ok(Backend::Candle),
+            other => Err(Error::Request(format!("unknown backend `{other}`, expected auto, cpu, gpu or candle"))),
         }
     }
 }
@@ -30,14 +34,15 @@ impl std::str::FromStr for Backend {
 /// The engine for `backend`, and a note when `Auto` fell back to the CPU.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn engine_for(checkpoint: &Checkpoint, backend: Backend) -> Result<(Box<dyn Engine>, Option<String>)> {
-    let cpu = || -> Result<Box<dyn Engine>> { Ok(Box::new(CpuEngine::load(checkpoint)?)) };
+    let cpu = || -> Result<Box<dyn Engine>> { Ok(Box::new(CpuEngine::new(checkpoint)?)) };
     match backend {
         Backend::Cpu => Ok((cpu()?, None)),
+        Backend::Candle => Ok((Box::new(CandleEngine::load(checkpoint)?), None)),
         #[cfg(feature = "gpu")]
         Backend::Gpu => Ok((Box::new(pollster::block_on(crate::gpu::GpuEngine::new(checkpoint))?), None)),
         #[cfg(feature = "gpu")]
         Backend::Auto => match pollster::block_on(crate::gpu::GpuEngine::new(checkpoint)) {
-            // A software rasteriser (lavapipe, SwiftShader) is correct but slower than candle.
+            // A software rasteriser (lavapipe, SwiftShader) is correct but slower than the CPU engine.
             Ok(engine) if engine.context().is_software() => Ok((
                 cpu()?,
                 Some(format!(
@@ -62,6 +67,7 @@ pub fn engine_for(checkpoint: &Checkpoint, backend: Backend) -> Result<(Box<dyn 
         Backend::Gpu => {
             Err(crate::error::Error::Gpu("in the browser, create the GPU engine with GpuEngine::new(..).await".into()))
         }
-        _ => Ok((Box::new(CpuEngine::load(checkpoint)?), None)),
+        Backend::Candle => Ok((Box::new(CandleEngine::load(checkpoint)?), None)),
+        _ => Ok((Box::new(CpuEngine::new(checkpoint)?), None)),
     }
 }

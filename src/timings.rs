@@ -19,7 +19,7 @@ pub enum Stage {
     WeightsUpload,
     /// The pipeline cache file read and handed to the driver.
     CacheRead,
-    /// The candle module tree (CPU backend).
+    /// The CPU model: the fast engine's packed weights, or candle's module tree.
     Model,
     /// Buffers and bind groups of a batch shape.
     Plan,

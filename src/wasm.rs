@@ -2,7 +2,7 @@
 //!
 //! The worker fetches and caches the checkpoint files, then hands their bytes to
 //! [`Diffusor::new`], which validates them like any other checkpoint. [`Diffusor::choose`]
-//! picks WebGPU or the candle CPU path; [`Diffusor::generate`] runs one request and reports
+//! picks WebGPU or the CPU engine; [`Diffusor::generate`] runs one request and reports
 //! every step with an RGBA preview. Images cross to JavaScript as 8-bit straight RGBA, ready
 //! for `ImageData`: a four-channel checkpoint's alpha included, a three-channel one opaque.
 
@@ -162,7 +162,9 @@ impl Engine {
     /// What the status line shows: `{ backend, adapter, software }`.
     fn describe(&self) -> Object {
         match self {
-            Engine::Cpu(_) => object(&[("backend", "cpu".into()), ("adapter", "wasm (candle)".into())]),
+            Engine::Cpu(cpu) => {
+                object(&[("backend", "cpu".into()), ("adapter", format!("wasm ({})", cpu.kernel().name()).into())])
+            }
             Engine::Gpu(gpu) => {
                 let ctx = gpu.engine.context();
                 object(&[
@@ -274,7 +276,7 @@ impl Diffusor {
         let state = self.state.clone();
         future_to_promise(async move {
             let checkpoint = state.borrow().checkpoint.clone();
-            let cpu = || -> Result<Engine> { Ok(Engine::Cpu(CpuEngine::new(checkpoint.model()?))) };
+            let cpu = || -> Result<Engine> { Ok(Engine::Cpu(CpuEngine::new(&checkpoint)?)) };
             let (engine, note) = match mode.as_str() {
                 "cpu" => (cpu().map_err(js_error)?, None),
                 "gpu" => (Engine::Gpu(Box::new(Gpu::new(&checkpoint).await.map_err(js_error)?)), None),

@@ -209,7 +209,7 @@ fn a_batch_beyond_the_device_limits_is_split_and_still_matches() {
     let got = gpu.run(&job, &mut |_| events += 1).unwrap();
     assert_eq!(gpu.counts().plans, 2, "runs of 3 and of 2 images");
     assert_eq!(events, 2 * 8, "both runs report every step");
-    let want = favicon_diffusor::cpu::CpuEngine::new(ck.model().unwrap()).run(&job, &mut |_| {}).unwrap();
+    let want = favicon_diffusor::cpu::CandleEngine::new(ck.model().unwrap()).run(&job, &mut |_| {}).unwrap();
     assert!(mean_pixel_diff(&got, &want) <= 0.25);
 }
 
@@ -225,7 +225,7 @@ fn previews_arrive_every_step_and_end_at_the_result() {
     assert_eq!(frames.last().unwrap(), &result, "the last x_t preview is the result");
     job.preview = Preview::X0;
     let mut cpu_frames = Vec::new();
-    favicon_diffusor::cpu::CpuEngine::new(ck.model().unwrap())
+    favicon_diffusor::cpu::CandleEngine::new(ck.model().unwrap())
         .run(&job, &mut |e| cpu_frames.push(e.preview.unwrap().to_vec()))
         .unwrap();
     let mut gpu_frames = Vec::new();

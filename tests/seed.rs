@@ -79,7 +79,9 @@ fn converted_wts1_samples_with_the_seed_update_on_the_cpu() {
     let reference = reference();
     let cfg = &reference.checkpoint.config;
     assert_eq!((cfg.schedule_offset, cfg.timesteps, cfg.image_size), (3e-5, 8, 16), "the hints reach the config");
-    let mut cpu = favicon_diffusor::cpu::CpuEngine::new(reference.checkpoint.model().unwrap());
+    let mut candle = favicon_diffusor::cpu::CandleEngine::new(reference.checkpoint.model().unwrap());
+    reference.check("candle", &mut candle);
+    let mut cpu = favicon_diffusor::cpu::CpuEngine::new(&reference.checkpoint).unwrap();
     reference.check("cpu", &mut cpu);
 }
 

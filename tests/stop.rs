@@ -45,12 +45,12 @@ fn run_stopping_at(engine: &mut dyn Engine, job: &Job, at: usize) -> (Result<Vec
 #[test]
 fn the_cpu_engine_stops_after_the_step_that_asked() {
     let ck = checkpoint();
-    let mut engine = CpuEngine::new(ck.model().unwrap());
+    let mut engine = CpuEngine::new(&ck).unwrap();
     let (result, seen) = run_stopping_at(&mut engine, &job(&ck, 1), 2);
     assert!(matches!(result, Err(Error::Stopped { done: 3, total: 10 })), "{result:?}");
     assert_eq!(seen, vec![0, 1, 2]);
     let next = engine.run(&job(&ck, 2), &mut |_| {}).unwrap();
-    let fresh = CpuEngine::new(ck.model().unwrap()).run(&job(&ck, 2), &mut |_| {}).unwrap();
+    let fresh = CpuEngine::new(&ck).unwrap().run(&job(&ck, 2), &mut |_| {}).unwrap();
     assert_eq!(next, fresh);
 }
 

@@ -231,7 +231,7 @@ function describe(backend) {
   if (backend.backend === 'webgpu') {
     return `WebGPU · ${backend.adapter || 'unnamed adapter'}${backend.software ? ' (software)' : ''}`;
   }
-  return 'CPU · wasm (candle)';
+  return `CPU · ${backend.adapter || 'wasm'}`;
 }
 
 async function start() {

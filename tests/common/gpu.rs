@@ -75,7 +75,7 @@ pub fn check_ops(path: &str, gpu: &mut GpuEngine, ck: &Checkpoint, x: &[f32], t:
 /// Runs each job on the GPU and on candle's CPU path and asserts the finished images agree:
 /// mean pixel difference ≤ `levels` (8-bit levels) and max |Δx| ≤ `max_abs`.
 pub fn compare_samples_on(gpu: &mut GpuEngine, ck: &Checkpoint, jobs: &[(&str, Job)], levels: f32, max_abs: f32) {
-    let mut cpu = favicon_diffusor::cpu::CpuEngine::new(ck.model().unwrap());
+    let mut cpu = favicon_diffusor::cpu::CandleEngine::new(ck.model().unwrap());
     for (name, job) in jobs {
         let want = cpu.run(job, &mut |_| {}).unwrap();
         let got = gpu.run(job, &mut |_| {}).unwrap();

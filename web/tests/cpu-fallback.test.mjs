@@ -1,4 +1,4 @@
-// Without WebGPU the page falls back to the candle CPU path in wasm, and draws the same image
+// Without WebGPU the page falls back to the CPU engine in wasm, and draws the same image
 // as the native CPU path.
 
 import assert from 'node:assert/strict';

@@ -53,7 +53,7 @@ test('the_form_round_trips_through_the_url_and_a_link_reproduces_the_image', asy
 test('without_webgpu_the_page_says_so_in_one_line', async () => {
   const page = await openDemo(browser, srv.url, 'backend=auto');
   assert.equal(await page.evaluate(() => window.demo.ready.backend.note), 'WebGPU is not available here; using the CPU');
-  assert.match(await page.textContent('#backend'), /^CPU · wasm \(candle\) · .* — WebGPU is not available here; using the CPU$/);
+  assert.match(await page.textContent('#backend'), /^CPU · wasm \(simd128\) · .* — WebGPU is not available here; using the CPU$/);
   await page.close();
 });
 

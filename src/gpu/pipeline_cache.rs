@@ -150,10 +150,6 @@ impl DiskCache {
         Some((DiskCache { path, fingerprint, stored }, cache))
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Writes `cache`'s data when it differs from the file's; returns what happened, for a note.
     pub fn save(&mut self, cache: &wgpu::PipelineCache) -> Option<String> {
         let data = cache.get_data()?;

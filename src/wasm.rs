@@ -162,7 +162,9 @@ impl Engine {
     /// What the status line shows: `{ backend, adapter, software }`.
     fn describe(&self) -> Object {
         match self {
-            Engine::Cpu(cpu) => object(&[("backend", "cpu".into()), ("adapter", format!("wasm ({})", cpu.kernel().name()).into())]),
+            Engine::Cpu(cpu) => {
+                object(&[("backend", "cpu".into()), ("adapter", format!("wasm ({})", cpu.kernel().name()).into())])
+            }
             Engine::Gpu(gpu) => {
                 let ctx = gpu.engine.context();
                 object(&[

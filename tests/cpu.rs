@@ -91,7 +91,15 @@ fn tiny(channels: usize, x0_head: bool, vocab: bool) -> Config {
 }
 
 fn job(ck: &Checkpoint, batch: usize, prompt: &str, guidance: f32) -> Job {
-    let req = Request { batch, prompt: prompt.into(), guidance, steps: 4, sampler: SamplerKind::Ddim, seed: 9, ..Default::default() };
+    let req = Request {
+        batch,
+        prompt: prompt.into(),
+        guidance,
+        steps: 4,
+        sampler: SamplerKind::Ddim,
+        seed: 9,
+        ..Default::default()
+    };
     pipeline::job(ck, &req).unwrap()
 }
 

@@ -233,7 +233,10 @@ unsafe fn panel_tiles<const ROWS: usize, const COLS: usize>(
 
 /// The portable tile: plain loops, for CPUs and targets without the kernels below.
 #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
-fn tile<const ROWS: usize, const COLS: usize>(lanes: &[*const f32; ROWS], panel: &[[f32; COLS]]) -> [[f32; COLS]; ROWS] {
+fn tile<const ROWS: usize, const COLS: usize>(
+    lanes: &[*const f32; ROWS],
+    panel: &[[f32; COLS]],
+) -> [[f32; COLS]; ROWS] {
     let mut sums = [[0.0f32; COLS]; ROWS];
     for (kk, weights) in panel.iter().enumerate() {
         for (sum, &lane) in sums.iter_mut().zip(lanes) {

@@ -36,7 +36,13 @@ fn start(cfg: &Config, job: &Job) -> Result<Vec<f32>> {
     Ok(initial_x(&job.plan.start, job.seed, job.init.as_deref(), job.batch * cfg.image_len()))
 }
 
-fn step(engine: &mut impl Predict, job: &Job, index: usize, x: &mut [f32], on_step: &mut dyn FnMut(StepEvent)) -> Result<()> {
+fn step(
+    engine: &mut impl Predict,
+    job: &Job,
+    index: usize,
+    x: &mut [f32],
+    on_step: &mut dyn FnMut(StepEvent),
+) -> Result<()> {
     let step = &job.plan.steps[index];
     let (eps, x0) = engine.predict(job, x, step.t)?;
     // Without the x0 head, the preview is the x0 that ε implies at this step's x.

@@ -82,14 +82,16 @@ impl Net {
             Ok(Packed::new(kernel, &stacked, n, k))
         };
         let one = |name: &str, n: usize, k: usize| pack(&[name.to_string()], n, k);
-        let mut norms: Vec<String> = (0..cfg.depth).flat_map(|i| [format!("blocks.{i}.norm1"), format!("blocks.{i}.norm2")]).collect();
+        let mut norms: Vec<String> =
+            (0..cfg.depth).flat_map(|i| [format!("blocks.{i}.norm1"), format!("blocks.{i}.norm2")]).collect();
         norms.push("final_norm".into());
         let projections: Vec<String> =
             norms.iter().flat_map(|p| [format!("{p}.scale_proj.weight"), format!("{p}.shift_proj.weight")]).collect();
         let blocks = (0..cfg.depth)
             .map(|i| {
                 let b = format!("blocks.{i}");
-                let qkv: Vec<String> = ["to_q", "to_k", "to_v"].iter().map(|n| format!("{b}.attn.{n}.weight")).collect();
+                let qkv: Vec<String> =
+                    ["to_q", "to_k", "to_v"].iter().map(|n| format!("{b}.attn.{n}.weight")).collect();
                 Ok(Block {
                     qkv: pack(&qkv, 3 * inner, dim)?,
                     to_out: one(&format!("{b}.attn.to_out.weight"), dim, inner)?,
@@ -167,7 +169,13 @@ impl Net {
         let rows = images * tokens;
         patchify(cfg, x, sized(&mut buf.tokens, rows * patch));
         let h = sized(&mut buf.h, rows * dim);
-        matmul(&buf.tokens, rows, &self.patch_embed, h, Epilogue::AddPeriodic { rows: &self.pos_embed, period: tokens });
+        matmul(
+            &buf.tokens,
+            rows,
+            &self.patch_embed,
+            h,
+            Epilogue::AddPeriodic { rows: &self.pos_embed, period: tokens },
+        );
         let mods = Modulation { values: &buf.mods, width: self.modulation.n(), of_image };
         let normed = sized(&mut buf.normed, rows * dim);
         let qkv = sized(&mut buf.qkv, rows * 3 * inner);

@@ -23,7 +23,7 @@ if [ "$have" != "$want" ]; then
     cargo install wasm-bindgen-cli --version "$want"
 fi
 
-# SIMD128 speeds up candle's CPU matmuls; every browser with WebAssembly SIMD (all current ones) runs it.
+# SIMD128: the CPU engine's matmul tile is written in it (src/cpu/matmul.rs); every browser with WebAssembly SIMD (all current ones) runs it.
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="${CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS:--C target-feature=+simd128}"
 nice cargo build --lib --release --target wasm32-unknown-unknown --no-default-features --features wasm
 

@@ -140,8 +140,8 @@ impl Net {
         matmul(hidden, count, &self.time_fc2, cond, Epilogue::Store);
         if let Some(table) = &self.prompt_embed {
             let rows = table.len() / time;
-            for (c, ids) in cond.chunks_exact_mut(time).zip(prompts) {
-                let ids: &[u32] = if ids.is_empty() { &[0] } else { *ids };
+            for (c, &ids) in cond.chunks_exact_mut(time).zip(prompts) {
+                let ids: &[u32] = if ids.is_empty() { &[0] } else { ids };
                 let mean = sized(&mut buf.prompt, time);
                 mean.fill(0.0);
                 for &id in ids {

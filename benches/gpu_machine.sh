@@ -47,7 +47,7 @@ variant() {
 } > "$out/variants.txt" 2>&1
 timeout 60 "$bin/bench" --weights weights --guidance 3 --prompt hippo --batches 1,64 --repeats 5 > "$out/shipped.txt" 2>&1
 
-timeout 60 sh "$here/first_image.sh" "$bin/sample" > "$out/first_image.txt" 2>&1
+timeout 90 sh "$here/first_image.sh" "$bin/sample" --weights weights > "$out/first_image.txt" 2>&1
 
 timeout 150 python3 "$here/cpu_sweep.py" --bench "$bin/bench" --threads 1,2,4,8,16 --rounds 5 \
     --engine "ours=--backend cpu" --engine "candle=--backend cpu --engine candle" > "$out/cpu.txt" 2>&1

@@ -62,3 +62,7 @@ run fresh2 "$work/caches2" "$@"
 run warm1 "$work/caches2" "$@"
 run warm2 "$work/caches2" "$@"
 grep -h 'pipeline cache:' "$work"/*.txt | sed "s|$work|WORK|" | sort | uniq -c
+for label in fresh1 warm2; do
+    echo "== $label"
+    sed -n '/^timings since/,$p' "$work/$label.txt"
+done

@@ -8,33 +8,15 @@
 //   OUT_MODE  0  Y is row-major [M, N]
 //             1  unpatchify: column block h of width C·P·P goes to image plane h of Y
 //                ([heads][images][C][H][W]), as src/patch.rs::unpatchify
+//             2  split-K partial: workgroup z sums only K columns [z·k_chunk, (z+1)·k_chunk) and
+//                writes the raw sum to slice z ([splits][M, N]) of Y; no epilogue
 //
-// Split-K (`params.splits` > 1; main, wide and coop): few output tiles (a batch of one image
-// has 64 rows) leave most of a big GPU idle while each workgroup walks all of K alone. The plan
-// then dispatches `splits` workgroups per output tile (workgroup z sums K columns
-// [z·k_chunk, (z+1)·k_chunk)), each writes its raw sums to slice z of `partial_sums`
-// ([splits][M, N]), and the tile's last workgroup to finish adds the slices in order and applies
-// the epilogue and output layout (`reduce_if_last`), in the same dispatch.
+// Split-K: few output tiles (a batch of one image has 64 rows) leave most of a big GPU idle
+// while each workgroup walks all of K alone. The plan then runs the matmul with OUT_MODE 2 over
+// `splits` K slices (workgroup z), and the `reduce` entry point adds the slices in order and
+// applies the real epilogue and output layout; A there is the partial buffer.
 //
-// Which workgroup is last: each tile has a counter in `arrivals`. A workgroup's threads write
-// their slice, then `storageBarrier()`; then one thread adds 1 to the counter and shares the old
-// value through workgroup memory (`workgroupUniformLoad`). The workgroup that saw `splits − 1`
-// runs a second `storageBarrier()` and reads every slice. Why the reads see the other
-// workgroups' writes: WGSL's atomics are relaxed, but its storageBarrier is a control barrier
-// whose memory semantics are acquire-release on storage memory, and naga gives it Device memory
-// scope (SPIR-V OpControlBarrier(Workgroup, Device, AcquireRelease | UniformMemory); Metal
-// threadgroup_barrier(mem_device); HLSL DeviceMemoryBarrierWithGroupSync). So each writer's
-// slice stores are ordered before its barrier (a release fence at device scope), which is
-// before its atomic add; the last workgroup's add reads the value that chain of adds wrote
-// (every add is a read-modify-write, so the release sequence carries every earlier writer), and
-// its second barrier is the acquire fence after that read: fence–atomic–atomic–fence
-// synchronisation, the pattern the Vulkan memory model (and CUDA's threadfence reduction)
-// describes. Nobody waits for anybody, so no schedule can deadlock. The last workgroup puts the
-// counter back to 0, and the next dispatch that uses it starts after this one ends, so nothing
-// needs clearing; the arrays start at 0 because wgpu zero-fills new buffers.
-//
-// Bindings: group 0 = params, A, W, Y, aux, partial_sums, arrivals (one u32 per output tile of
-// the largest split matmul). W holds f16 pairs, `k_words` u32 per output row, zero-padded
+// Bindings: group 0 = params, A, W, Y, aux. W holds f16 pairs, `k_words` u32 per output row, zero-padded
 // (K-major for `direct`, below).
 // Entry points:
 //   main    16×16 threads own a (16·ROWS) × (16·COLS) block of Y, staged through workgroup memory.
@@ -44,6 +26,7 @@
 //           64 multiply-adds per four vec4 loads. ROWS and COLS must be 8. For many rows. The
 //           next K slice is loaded into registers before this one multiplies (H100, batch 64:
 //           198 → 180 ms on this tile, 127 → 124 on coop), so its latency overlaps the arithmetic.
+//   reduce  one thread per output: the sum of the split-K slices, then the epilogue.
 //   direct  64 threads, each owns 4 rows × 8 columns (rows 4·wid.y + i, columns lane + 64j;
 //           COLS must be 8), reading A and W straight from memory with no barriers: for software
 //           adapters (lavapipe, SwiftShader), where every barrier costs a round of thread switches
@@ -84,7 +67,7 @@ struct Params {
     bias_offset: u32,
     // K columns per split-K slice (a multiple of 32; at least K when not split).
     k_chunk: u32,
-    // Split-K slices (workgroups along z); 1 when not split.
+    // Slices the reduce entry point adds.
     splits: u32,
 }
 
@@ -93,8 +76,6 @@ struct Params {
 @group(0) @binding(2) var<storage, read> weights: array<u32>;
 @group(0) @binding(3) var<storage, read_write> y_out: array<f32>;
 @group(0) @binding(4) var<storage, read> aux: array<f32>;
-@group(0) @binding(5) var<storage, read_write> partial_sums: array<f32>;
-@group(0) @binding(6) var<storage, read_write> arrivals: array<atomic<u32>>;
 
 // [TILE_K][16·ROWS + 1] and [TILE_K][16·COLS + 1]: the extra word per row puts the 32 lanes that
 // stage one row's neighbouring K values (A) or one column's K pairs (W) in 32 different banks;
@@ -103,8 +84,6 @@ var<workgroup> tile_a: array<f32, 1088>;
 var<workgroup> tile_w: array<f32, 1088>;
 var<workgroup> wide_a: array<vec4<f32>, 256>;   // [WIDE_K][32]: rows 4r..4r+3 at one k
 var<workgroup> wide_w: array<vec4<f32>, 256>;   // [WIDE_K][32]: columns 4c..4c+3 at one k
-// How many of its tile's split-K workgroups had arrived before this one (`reduce_if_last`).
-var<workgroup> arrived_before: u32;
 
 fn image_index(image: u32, channel: u32, token: u32, within: u32) -> u32 {
     let p = params.patch_size;
@@ -129,44 +108,12 @@ fn k_range(split: u32) -> vec2<u32> {
     return vec2<u32>(begin, min(params.k, begin + params.k_chunk));
 }
 
-// One output: a split-K slice's raw sum, or (not split) the epilogue and output layout.
+// One output: a split-K slice's raw sum (OUT_MODE 2), or the epilogue and output layout.
 fn finish(row: u32, col: u32, sum: f32, split: u32) {
-    if (params.splits > 1u) {
-        partial_sums[(split * params.m + row) * params.n + col] = sum;
+    if (OUT_MODE == 2u) {
+        y_out[(split * params.m + row) * params.n + col] = sum;
     } else {
         store(row, col, sum);
-    }
-}
-
-// Split-K: called by all 256 threads once their slice is written. The tile's last workgroup adds
-// its `tile_rows` × `tile_cols` outputs' slices in order (neighbouring threads, neighbouring
-// columns) and stores them through the epilogue; see the header for the memory ordering.
-fn reduce_if_last(local: u32, tile: u32, row0: u32, col0: u32, tile_rows: u32, tile_cols: u32) {
-    if (params.splits == 1u) {
-        return;
-    }
-    storageBarrier();
-    if (local == 0u) {
-        arrived_before = atomicAdd(&arrivals[tile], 1u);
-    }
-    if (workgroupUniformLoad(&arrived_before) != params.splits - 1u) {
-        return;
-    }
-    storageBarrier();
-    let size = params.m * params.n;
-    for (var e = local; e < tile_rows * tile_cols; e += THREADS) {
-        let row = row0 + e / tile_cols;
-        let col = col0 + e % tile_cols;
-        if (row < params.m && col < params.n) {
-            var sum = 0.0;
-            for (var split = 0u; split < params.splits; split++) {
-                sum += partial_sums[split * size + row * params.n + col];
-            }
-            store(row, col, sum);
-        }
-    }
-    if (local == 0u) {
-        atomicStore(&arrivals[tile], 0u);
     }
 }
 
@@ -230,7 +177,6 @@ fn main(
     @builtin(local_invocation_index) local: u32,
     @builtin(local_invocation_id) lid: vec3<u32>,
     @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) groups: vec3<u32>,
 ) {
     let tile_m = SIDE * ROWS;
     let tile_n = SIDE * COLS;
@@ -288,7 +234,6 @@ fn main(
             }
         }
     }
-    reduce_if_last(local, wid.y * groups.x + wid.x, row0, col0, tile_m, tile_n);
 }
 
 // One A value of the wide tile (0 past the edges).
@@ -332,7 +277,6 @@ fn wide(
     @builtin(local_invocation_index) local: u32,
     @builtin(local_invocation_id) lid: vec3<u32>,
     @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) groups: vec3<u32>,
 ) {
     let row0 = wid.y * WIDE_TILE;
     let col0 = wid.x * WIDE_TILE;
@@ -404,7 +348,6 @@ fn wide(
     wide_store(hi + 1u, col0, lid.x, acc[10], acc[11], wid.z);
     wide_store(hi + 2u, col0, lid.x, acc[12], acc[13], wid.z);
     wide_store(hi + 3u, col0, lid.x, acc[14], acc[15], wid.z);
-    reduce_if_last(local, wid.y * groups.x + wid.x, row0, col0, WIDE_TILE, WIDE_TILE);
 }
 
 // One row of a wide thread's outputs: columns 4·x + {0..3} (`left`) and 64 + 4·x + {0..3}.
@@ -422,6 +365,25 @@ fn wide_store(row: u32, col0: u32, x: u32, left: vec4<f32>, right: vec4<f32>, sp
             finish(row, b + j, right[j], split);
         }
     }
+}
+
+// The sum of the split-K slices in order, then the epilogue: one thread per output, rows of
+// 256 outputs folded into 2-D under the dispatch limit. A holds the slices.
+@compute @workgroup_size(256)
+fn reduce(
+    @builtin(global_invocation_id) gid: vec3<u32>,
+    @builtin(num_workgroups) groups: vec3<u32>,
+) {
+    let index = gid.y * groups.x * 256u + gid.x;
+    let size = params.m * params.n;
+    if (index >= size) {
+        return;
+    }
+    var sum = 0.0;
+    for (var s = 0u; s < params.splits; s++) {
+        sum += a_in[s * size + index];
+    }
+    store(index / params.n, index % params.n, sum);
 }
 
 // Columns col and col + 1 of A's row (0 past K).

@@ -16,9 +16,8 @@
 // that every fragment starts on a 16-byte boundary and neighbouring rows fall in other banks.
 // The epilogue stores one fragment at a time to the subgroup's 16 × 16 f32 scratch and each lane
 // finishes 8 of its outputs through matmul.wgsl's `finish` (split-K slices, fused epilogues and
-// unpatchify included; a split tile's last workgroup then adds the slices in `reduce_if_last`).
-// The next slice is loaded into registers (`CoopSlice`) before the current one multiplies, as in
-// `wide`.
+// unpatchify included). The next slice is loaded into registers (`CoopSlice`) before the current
+// one multiplies, as in `wide`.
 
 const COOP_K: u32 = 32u;
 const COOP_STRIDE: u32 = 40u;
@@ -95,7 +94,6 @@ fn coop(
     @builtin(subgroup_id) sid: u32,
     @builtin(subgroup_invocation_id) lane: u32,
     @builtin(workgroup_id) wid: vec3<u32>,
-    @builtin(num_workgroups) groups: vec3<u32>,
 ) {
     let row0 = wid.y * WIDE_TILE;
     let col0 = wid.x * WIDE_TILE;
@@ -146,5 +144,4 @@ fn coop(
     coop_finish(c21, sid, lane, r0 + 32u, c0 + 16u, wid.z);
     coop_finish(c30, sid, lane, r0 + 48u, c0, wid.z);
     coop_finish(c31, sid, lane, r0 + 48u, c0 + 16u, wid.z);
-    reduce_if_last(local, wid.y * groups.x + wid.x, row0, col0, WIDE_TILE, WIDE_TILE);
 }

@@ -141,19 +141,25 @@ impl GpuContext {
         let (device, queue) = laps
             .time_async(
                 Stage::Device,
-                adapter.request_device(&wgpu::DeviceDescriptor {
-                    label: Some("favicon-diffusor"),
-                    required_features: features,
-                    required_limits: limits.clone(),
-                    // SAFETY: the one experimental feature asked for is cooperative matrices, used
-                    // only by `coop`, whose results the GPU tests compare with candle's.
-                    experimental_features: if coop {
-                        unsafe { wgpu::ExperimentalFeatures::enabled() }
-                    } else {
-                        wgpu::ExperimentalFeatures::disabled()
-                    },
-                    ..Default::default()
-                }),
+                // In an async block so that the timing covers the call itself: natively
+                // `request_device` does its work before it returns a ready future.
+                async {
+                    adapter
+                        .request_device(&wgpu::DeviceDescriptor {
+                            label: Some("favicon-diffusor"),
+                            required_features: features,
+                            required_limits: limits.clone(),
+                            // SAFETY: the one experimental feature asked for is cooperative matrices, used
+                            // only by `coop`, whose results the GPU tests compare with candle's.
+                            experimental_features: if coop {
+                                unsafe { wgpu::ExperimentalFeatures::enabled() }
+                            } else {
+                                wgpu::ExperimentalFeatures::disabled()
+                            },
+                            ..Default::default()
+                        })
+                        .await
+                },
             )
             .await
             .map_err(|e| Error::Gpu(format!("adapter `{}` refused a device: {e}", info.name)))?;

@@ -134,7 +134,7 @@ impl GpuEngine {
     }
 
     /// Dispatches in one sampling step at this batch shape (every step records the same list;
-    /// one per op: a split-K matmul reduces in its own last workgroups).
+    /// software adapters add standalone AdaLNs, a split-K matmul adds its reduce).
     pub fn dispatches_per_step(&mut self, images: usize, guided: bool) -> usize {
         self.step_dispatch_names(images, guided).len()
     }

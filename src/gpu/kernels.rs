@@ -55,13 +55,16 @@ pub enum Epilogue {
 pub enum OutLayout {
     Rows = 0,
     Unpatchify = 1,
+    /// One split-K slice's raw sums, for `Tile::Reduce` to add up.
+    Partial = 2,
 }
 
 /// How the matmul splits its output: `Small` 32×32 blocks (2×2 per thread) for few rows, `Large`
 /// 64×64 (4×4), `Wide` 128×128 (8×8, vec4 reads) once there are many rows, all through workgroup
 /// memory; `Direct` is the barrier-free entry point for software adapters, 4 rows × 8 columns per
 /// thread. `Coop` is `Wide`'s block on cooperative matrices (tensor cores; f16 inputs, f32
-/// sums), which replaces it where the adapter has them (`GpuContext::coop`).
+/// sums), which replaces it where the adapter has them (`GpuContext::coop`). `Reduce` is not a
+/// tile but the entry point that adds split-K slices.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Tile {
     Small,
@@ -69,6 +72,7 @@ pub enum Tile {
     Wide,
     Coop,
     Direct,
+    Reduce,
 }
 
 /// The run-time checks wgpu compiles into every shader: its bounds checks, without the loop
@@ -85,6 +89,8 @@ fn runtime_checks() -> wgpu::ShaderRuntimeChecks {
 pub const DIRECT_THREADS: u32 = 64;
 pub const DIRECT_ROWS: u32 = 4;
 pub const DIRECT_COLS: u32 = 8;
+/// Threads per workgroup of the `reduce` entry point.
+pub const REDUCE_THREADS: u32 = 256;
 /// Below this many output tiles a matmul splits K, aiming for `SPLIT_TARGET_WORKGROUPS`: with
 /// few rows each workgroup's time is the latency of its walk along K, not arithmetic, and a big
 /// GPU holds about a thousand 256-thread workgroups at once (132 SMs × 8).
@@ -124,6 +130,7 @@ impl Tile {
             Tile::Large => [n.div_ceil(64), m.div_ceil(64), 1],
             Tile::Wide | Tile::Coop => [n.div_ceil(128), m.div_ceil(128), 1],
             Tile::Direct => [n.div_ceil(DIRECT_THREADS * DIRECT_COLS), m.div_ceil(DIRECT_ROWS), 1],
+            Tile::Reduce => [(m * n).div_ceil(REDUCE_THREADS), 1, 1],
         }
     }
 
@@ -136,10 +143,11 @@ impl Tile {
             Tile::Wide => (8, 8, 8, "wide"),
             Tile::Coop => (8, 8, 8, "coop"),
             Tile::Direct => (1, DIRECT_COLS, 2, "direct"),
+            Tile::Reduce => (1, 1, 1, "reduce"),
         }
     }
 
-    /// Whether this entry point can run split-K slices (its tile's last workgroup adds them up).
+    /// Whether this entry point can run split-K slices.
     pub fn splits_k(self) -> bool {
         matches!(self, Tile::Small | Tile::Large | Tile::Wide | Tile::Coop)
     }
@@ -237,10 +245,13 @@ impl Kernel {
         for a in [ALayout::Rows, ALayout::Patchify] {
             for epilogue in [Epilogue::None, Epilogue::Silu, Epilogue::Residual, Epilogue::Position, Epilogue::Bias] {
                 for out in [OutLayout::Rows, OutLayout::Unpatchify] {
-                    for tile in [Tile::Small, Tile::Large, Tile::Wide, Tile::Coop, Tile::Direct] {
+                    for tile in [Tile::Small, Tile::Large, Tile::Wide, Tile::Coop, Tile::Direct, Tile::Reduce] {
                         all.push(Kernel::Matmul(Matmul { a, epilogue, out, tile }));
                     }
                 }
+            }
+            for tile in [Tile::Small, Tile::Large, Tile::Wide, Tile::Coop] {
+                all.push(Kernel::Matmul(Matmul { a, epilogue: Epilogue::None, out: OutLayout::Partial, tile }));
             }
         }
         all
@@ -315,12 +326,7 @@ impl Kernels {
     pub fn new(device: &wgpu::Device, cache: Option<wgpu::PipelineCache>) -> Self {
         use Binding::*;
         Kernels {
-            matmul_layout: layout(
-                device,
-                "matmul",
-                &[Uniform, Read, Read, ReadWrite, Read, ReadWrite, ReadWrite],
-                false,
-            ),
+            matmul_layout: layout(device, "matmul", &[Uniform, Read, Read, ReadWrite, Read], false),
             adaln_layout: layout(device, "adaln", &[Uniform, Read, Read, ReadWrite], false),
             attention_layout: layout(device, "attention", &[Uniform, Read, ReadWrite], false),
             condition_layout: layout(device, "condition", &[Uniform, Read, Read, Read, Read, ReadWrite], false),

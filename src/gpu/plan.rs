@@ -6,7 +6,7 @@ use bytemuck::{Pod, Zeroable};
 use super::context::GpuContext;
 use super::kernels::{
     split_k, ALayout, Epilogue, Kernel, Kernels, Matmul, OutLayout, Tile, ATTENTION_THREADS, BLOCK_FROM_WORKGROUPS,
-    BLOCK_MAX_HEAD_DIM, BLOCK_MAX_TOKENS, BLOCK_QUERIES, SAMPLER_THREADS,
+    BLOCK_MAX_HEAD_DIM, BLOCK_MAX_TOKENS, BLOCK_QUERIES, REDUCE_THREADS, SAMPLER_THREADS,
 };
 use super::weights::{GpuWeights, Matrix};
 use crate::config::Config;
@@ -155,8 +155,6 @@ struct Builder<'a> {
     used: Vec<Kernel>,
     /// Split-K slices of every matmul that splits (see `MatmulShape::cut`).
     partial: wgpu::Buffer,
-    /// One arrival counter per output tile of a split matmul (matmul.wgsl's `reduce_if_last`).
-    arrivals: wgpu::Buffer,
 }
 
 /// An `m × n` output over `k` columns: its tile and split-K cut on this context.
@@ -192,15 +190,11 @@ impl MatmulShape {
         }
     }
 
-    /// Floats of split-K slices and output tiles (arrival counters) this matmul needs (0 and 0
-    /// when it does not split).
-    fn split_scratch(&self, ctx: &GpuContext) -> (usize, usize) {
+    /// Floats of split-K slices this matmul needs (0 when it does not split).
+    fn partial_floats(&self, ctx: &GpuContext) -> usize {
         match self.cut(ctx) {
-            (_, 1, _) => (0, 0),
-            (tile, splits, _) => {
-                let [x, y, _] = tile.workgroups(self.m, self.n);
-                (splits as usize * self.m as usize * self.n as usize, (x * y) as usize)
-            }
+            (_, 1, _) => 0,
+            (_, splits, _) => splits as usize * self.m as usize * self.n as usize,
         }
     }
 }
@@ -256,8 +250,8 @@ impl Builder<'_> {
         Dispatch { name, kernel, group, stepped, workgroups, output: output.clone() }
     }
 
-    /// `y = a · wᵀ` with the variant's prologue and epilogue, in one dispatch: split-K slices
-    /// are workgroups along z, and each output tile's last one adds them up.
+    /// `y = a · wᵀ` with the variant's prologue and epilogue: one dispatch, or a split-K pass
+    /// (`{name}/split`, into the partial buffer) and the reduce that applies the epilogue.
     #[allow(clippy::too_many_arguments)]
     fn matmul(
         &mut self,
@@ -268,7 +262,7 @@ impl Builder<'_> {
         a: &wgpu::Buffer,
         y: &wgpu::Buffer,
         aux: &wgpu::Buffer,
-    ) -> Dispatch {
+    ) -> Vec<Dispatch> {
         params.n = weights.rows as u32;
         params.k = weights.cols as u32;
         params.k_words = weights.words as u32;
@@ -278,11 +272,23 @@ impl Builder<'_> {
         let uniform = self.uniform(&name, &params);
         let layout = self.kernels.matmul_layout.clone();
         let (a_mode, epilogue, out) = variant;
-        let kernel = Kernel::Matmul(Matmul { a: a_mode, epilogue, out, tile });
-        let (partial, arrivals) = (self.partial.clone(), self.arrivals.clone());
-        let group = self.group(&name, &layout, &[&uniform, a, &weights.buffer, y, aux, &partial, &arrivals]);
+        if splits == 1 {
+            let kernel = Kernel::Matmul(Matmul { a: a_mode, epilogue, out, tile });
+            let group = self.group(&name, &layout, &[&uniform, a, &weights.buffer, y, aux]);
+            let workgroups = tile.workgroups(params.m, params.n);
+            return vec![self.dispatch(name, kernel, group, workgroups, y)];
+        }
+        let partial = self.partial.clone();
+        let split_name = format!("{name}/split");
+        let kernel = Kernel::Matmul(Matmul { a: a_mode, epilogue: Epilogue::None, out: OutLayout::Partial, tile });
+        let group = self.group(&split_name, &layout, &[&uniform, a, &weights.buffer, &partial, aux]);
         let [x, y_groups, _] = tile.workgroups(params.m, params.n);
-        self.dispatch(name, kernel, group, [x, y_groups, splits], y)
+        let split = self.dispatch(split_name, kernel, group, [x, y_groups, splits], &partial);
+        let kernel = Kernel::Matmul(Matmul { a: ALayout::Rows, epilogue, out, tile: Tile::Reduce });
+        let group = self.group(&name, &layout, &[&uniform, &partial, &weights.buffer, y, aux]);
+        let len = (params.m * params.n) as usize;
+        let workgroups = grid_for(len, REDUCE_THREADS, self.ctx.limits.max_compute_workgroups_per_dimension);
+        vec![split, self.dispatch(name, kernel, group, workgroups, y)]
     }
 }
 
@@ -321,7 +327,17 @@ impl Builder<'_> {
             let grid = grid_for(params.m as usize, 1, self.ctx.limits.max_compute_workgroups_per_dimension);
             self.dispatch(norm_name, Kernel::AdaLnRows, group, grid, site.normed)
         };
-        vec![norm, self.matmul(name, (ALayout::Rows, epilogue, out), params, weights, site.normed, y, site.mods)]
+        let mut dispatches = vec![norm];
+        dispatches.extend(self.matmul(
+            name,
+            (ALayout::Rows, epilogue, out),
+            params,
+            weights,
+            site.normed,
+            y,
+            site.mods,
+        ));
+        dispatches
     }
 }
 
@@ -342,18 +358,14 @@ impl Plan {
         for block in &weights.blocks {
             matrices.extend([&block.qkv, &block.out, &block.up, &block.down].map(|w| (rows, w)));
         }
-        let scratch: Vec<(usize, usize)> = matrices
+        let partial_floats = matrices
             .iter()
-            .map(|(m, w)| MatmulShape { m: *m as u32, n: w.rows as u32, k: w.cols as u32 }.split_scratch(ctx))
-            .collect();
-        let partial_floats = scratch.iter().map(|s| s.0).max().unwrap_or(0);
-        let split_tiles = scratch.iter().map(|s| s.1).max().unwrap_or(0);
+            .map(|(m, w)| MatmulShape { m: *m as u32, n: w.rows as u32, k: w.cols as u32 }.partial_floats(ctx))
+            .max()
+            .unwrap_or(0);
         let mut stats = PlanStats::default();
         let partial = Builder::new_buffer(ctx, &mut stats, "partial", partial_floats, STORAGE);
-        // wgpu zero-fills new buffers: every counter starts at 0, and the last workgroup of each
-        // split tile puts it back.
-        let arrivals = Builder::new_buffer(ctx, &mut stats, "arrivals", split_tiles, STORAGE);
-        let mut b = Builder { ctx, kernels, stats, partial, arrivals, used: Vec::new() };
+        let mut b = Builder { ctx, kernels, stats, partial, used: Vec::new() };
         let len = shape.images * cfg.image_len();
         let mods_stride = weights.modulation.rows;
         let bias_offset = 2 * t_max * mods_stride;
@@ -433,7 +445,7 @@ impl Plan {
         );
         let mut prelude =
             vec![b.dispatch("condition".into(), Kernel::Condition, condition_group, [t_max as u32, 2, 1], &cond)];
-        prelude.push(b.matmul(
+        prelude.extend(b.matmul(
             "modulation".into(),
             (ALayout::Rows, Epilogue::None, OutLayout::Rows),
             MatmulParams { m: (2 * t_max) as u32, ..base },
@@ -451,7 +463,7 @@ impl Plan {
         let group = sampler_group(&mut b, "init_noise");
         let start = b.dispatch("init_noise".into(), Kernel::SamplerInit, group, sampler_grid, &x);
 
-        let mut step = vec![b.matmul(
+        let mut step = b.matmul(
             "embed".into(),
             (ALayout::Patchify, Epilogue::Position, OutLayout::Rows),
             base,
@@ -459,7 +471,7 @@ impl Plan {
             &x,
             &h,
             &weights.position,
-        )];
+        );
         let attention_layout = b.kernels.attention_layout.clone();
         let attention_params = AttentionParams {
             tokens: tokens as u32,
@@ -485,7 +497,7 @@ impl Plan {
             let groups = if blocked { [(tokens as u32).div_ceil(BLOCK_QUERIES), groups[1], 1] } else { groups };
             step.push(b.dispatch(name("core"), kernel, group, groups, &attn));
             let out = (ALayout::Rows, Epilogue::Residual, OutLayout::Rows);
-            step.push(b.matmul(name("attn"), out, base, &block.out, &attn, &h, dummy));
+            step.extend(b.matmul(name("attn"), out, base, &block.out, &attn, &h, dummy));
             let params = norm(2 * i + 1);
             step.extend(b.normed_matmul(
                 &site,
@@ -497,7 +509,7 @@ impl Plan {
                 &block.up,
                 &ff,
             ));
-            step.push(b.matmul(name("ff"), out, base, &block.down, &ff, &h, dummy));
+            step.extend(b.matmul(name("ff"), out, base, &block.down, &ff, &h, dummy));
         }
         step.extend(b.normed_matmul(
             &site,

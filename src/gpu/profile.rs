@@ -81,17 +81,20 @@ fn every_dispatch(plan: &Plan) -> impl Iterator<Item = &Dispatch> {
     plan.prelude.iter().chain([&plan.start]).chain(&plan.step)
 }
 
-/// Records the dispatch named `name` of `job`'s plan `times` times in one compute pass (stepped
+/// Records the dispatch named `name` of `job`'s plan (with its split-K pass) `times` times in one compute pass (stepped
 /// kernels read step slot 0), submits it and waits. Buffers keep whatever earlier runs left.
 pub async fn repeat_dispatch(engine: &mut GpuEngine, job: &Job, name: &str, times: usize) -> Result<()> {
     let shape = Shape { images: job.batch, guided: job.guidance.is_some() };
     engine.write_job(shape, job)?;
     let (ctx, kernels, plan, _) = engine.parts(shape);
-    let Some(dispatch) = every_dispatch(plan).find(|d| d.name == name) else {
+    // A split-K matmul is its `/split` pass and the reduce that carries its name.
+    let split = format!("{name}/split");
+    let parts: Vec<&Dispatch> = every_dispatch(plan).filter(|d| d.name == name || d.name == split).collect();
+    if parts.is_empty() {
         let names: Vec<_> = every_dispatch(plan).map(|d| d.name.as_str()).collect();
         return Err(Error::Request(format!("no dispatch named `{name}` in the plan; it has {}", names.join(", "))));
-    };
-    let repeated = vec![dispatch; times];
+    }
+    let repeated: Vec<&Dispatch> = parts.iter().copied().cycle().take(times * parts.len()).collect();
     let mut encoder = ctx.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: None });
     {
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());

@@ -60,9 +60,10 @@ pub fn check_ops(path: &str, gpu: &mut GpuEngine, ck: &Checkpoint, x: &[f32], t:
     let ids = ck.encode_prompt(prompt).unwrap();
     let images = x.len() / ck.config.image_len();
     let diffs = pollster::block_on(compare_forward(gpu, &model, x, t, &ids)).unwrap();
-    // Every dispatch but the sampler's, plus the condition, with the heads giving eps and, where
-    // the checkpoint has that head, x0.
-    let expected_ops = gpu.dispatches_per_step(images, false) - 1 + 1 + ck.config.x0_head as usize;
+    // Every dispatch but the sampler's and the split-K passes (their reduce carries the name),
+    // plus the condition, with the heads giving eps and, where the checkpoint has that head, x0.
+    let names = gpu.step_dispatch_names(images, false);
+    let expected_ops = names.iter().filter(|n| !n.ends_with("/split")).count() - 1 + 1 + ck.config.x0_head as usize;
     assert_eq!(diffs.len(), expected_ops, "{path}: every dispatch should have a candle counterpart");
     for d in &diffs {
         eprintln!("{path:<6} {:<18} max |Δ| {:.3e}  scale {:.3e}  rel {:.3e}", d.op, d.max_abs, d.scale, d.relative());

@@ -8,7 +8,8 @@
 #   4. the first image: `sample --backend gpu --timings`, fresh caches then warm (first_image.sh),
 #   5. the CPU thread sweep: our engine, candle and PyTorch eager, interleaved (cpu_sweep.py),
 #   6. the PyTorch twin on the GPU: eager, CUDA graphs fp32 / tf32 / fp16, and torch.compile.
-# Logs go to $OUT; a short table is printed last.
+# Logs go to $OUT (eight files: what the device tool brings back; Inductor's long autotune log
+# stays in /tmp); a short table is printed last.
 #
 # Build here, strip into .carry/ (ignored), then one device run with carry [".gl", ".carry"]:
 #   cargo build --release --example bench --example sample
@@ -52,7 +53,7 @@ timeout 90 sh "$here/first_image.sh" "$bin/sample" --weights weights > "$out/fir
 timeout 150 python3 "$here/cpu_sweep.py" --bench "$bin/bench" --threads 1,2,4,8,16 --rounds 5 \
     --engine "ours=--backend cpu" --engine "candle=--backend cpu --engine candle" > "$out/cpu.txt" 2>&1
 
-timeout 330 python3 train/bench_torch.py --weights random:1 --batches 1,64 > "$out/torch.txt" 2> "$out/torch_log.txt"
+timeout 330 python3 train/bench_torch.py --weights random:1 --batches 1,64 > "$out/torch.txt" 2> /tmp/torch_log.txt
 
 grep -E 'test |result|NOT RUN|panicked|mean pixel' "$out/coop_tests.txt" 2>/dev/null | grep -vE 'rel [0-9.]+e-0[4-9]$' | tail -12
 grep -A12 'profile, batch 1,' "$out/wgsl.txt"

@@ -23,21 +23,10 @@ use favicon_diffusor::pipeline::{Engine, Job, Preview};
 use favicon_diffusor::sampler::Plan;
 use favicon_diffusor::schedule::Schedule;
 use favicon_diffusor::timings::{Laps, Stage};
-use favicon_diffusor::{Checkpoint, Config, SamplerKind};
+use favicon_diffusor::{Checkpoint, SamplerKind};
 
 fn checkpoint() -> Checkpoint {
-    let cfg = Config {
-        dim: 32,
-        depth: 1,
-        heads: 2,
-        head_dim: 16,
-        mlp_mult: 2,
-        time_dim: 16,
-        timesteps: 8,
-        vocab: Some(["hippo", "sun"].map(String::from).to_vec()),
-        ..Config::default()
-    };
-    f16_rounded(&random_checkpoint(&cfg, 41))
+    f16_rounded(&random_checkpoint(&common::small_config(), 41))
 }
 
 /// Guided, three DDIM steps: every kernel a batch-1 request runs.

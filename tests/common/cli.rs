@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use favicon_diffusor::Config;
 
 /// Builds the `sample` example (a no-op when it is up to date) and returns its path.
 pub fn sample_binary() -> &'static Path {
@@ -52,16 +51,5 @@ pub fn installed() -> (tempfile::TempDir, PathBuf) {
 
 /// A tiny random 64 px checkpoint.
 pub fn checkpoint_at(dir: &Path) {
-    let cfg = Config {
-        dim: 32,
-        depth: 1,
-        heads: 2,
-        head_dim: 16,
-        mlp_mult: 2,
-        time_dim: 16,
-        timesteps: 8,
-        vocab: Some(["hippo", "sun"].map(String::from).to_vec()),
-        ..Config::default()
-    };
-    super::write_dir(dir, &super::random_checkpoint(&cfg, 3));
+    super::write_dir(dir, &super::random_checkpoint(&super::small_config(), 3));
 }

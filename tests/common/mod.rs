@@ -90,6 +90,22 @@ pub fn tiny_config() -> Config {
     }
 }
 
+/// A small 64 px config that knows two words ("hippo", "sun"): for tests that run whole
+/// samples through the CLI or the GPU, where the tiny config's 8 px images would not do.
+pub fn small_config() -> Config {
+    Config {
+        dim: 32,
+        depth: 1,
+        heads: 2,
+        head_dim: 16,
+        mlp_mult: 2,
+        time_dim: 16,
+        timesteps: 8,
+        vocab: Some(["hippo", "sun"].map(String::from).to_vec()),
+        ..Config::default()
+    }
+}
+
 /// A deliberately awkward config: odd patch width (27), tokens not a multiple of anything (25),
 /// three heads of five, odd inner width (15).
 pub fn awkward_config() -> Config {

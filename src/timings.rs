@@ -43,7 +43,7 @@ impl Stage {
             Stage::Device => "device",
             Stage::CacheRead => "pipeline cache read",
             Stage::WeightsUpload => "weights upload",
-            Stage::Model => "model (candle)",
+            Stage::Model => "CPU model (packed weights)",
             Stage::Plan => "plan (buffers, bind groups)",
             Stage::Modules => "shader modules",
             Stage::Pipelines => "pipelines",

@@ -11,13 +11,16 @@
 # Logs go to $OUT (eight files: what the device tool brings back; Inductor's long autotune log
 # stays in /tmp); a short table is printed last.
 #
-# Build here, strip into .carry/ (ignored), then one device run with carry [".gl", ".carry"]:
+# Build here, strip and pack into .carry/ (ignored), then one device run with carry [".gl", ".carry"]:
 #   cargo build --release --example bench --example sample
 #   cargo test --release --test gpu_coop --no-run        # prints the test binary's path
-#   for b in bench sample; do strip -o .carry/$b target/release/examples/$b; done
-#   strip -o .carry/gpu_coop target/release/deps/gpu_coop-<hash>
+#   mkdir -p /tmp/bins && for b in bench sample; do strip -o /tmp/bins/$b target/release/examples/$b; done
+#   strip -o /tmp/bins/gpu_coop target/release/deps/gpu_coop-<hash>
+#   tar -C /tmp/bins -cf - bench sample gpu_coop | xz -T2 > .carry/bins.tar.xz   # the tree + 30 MB of
+#                                                   binaries would pass the device tool's 64 MiB
 #   for f in .gl/*.deb; do dpkg -x $f /; done; ldconfig; \
-#   export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json; sh benches/gpu_machine.sh .carry
+#   export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json; \
+#   mkdir -p /tmp/bin && tar -C /tmp/bin -xJf .carry/bins.tar.xz && sh benches/gpu_machine.sh /tmp/bin
 set -u
 bin=${1:-.carry}
 out=${OUT:-/tmp/gpu_machine}

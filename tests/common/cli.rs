@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-
 /// Builds the `sample` example (a no-op when it is up to date) and returns its path.
 pub fn sample_binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
